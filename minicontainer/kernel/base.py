@@ -1,0 +1,171 @@
+"""The Syscalls interface: every privileged kernel call the runtime makes.
+
+Code that needs the kernel is handed a :class:`Syscalls` object rather than calling
+``ctypes`` or ``os`` itself (the same idea as youki's ``Syscall`` trait). Two
+implementations exist:
+
+* :class:`~minicontainer.kernel.linux.LinuxSyscalls` really calls the kernel;
+* :class:`~minicontainer.kernel.recording.RecordingSyscalls` only records what would
+  have been called. Unit tests assert on its list of steps, and
+  ``minicontainer run --explain --dry-run`` prints it, without root, on any OS.
+
+Each call takes a ``why``: one line saying what the step is for. Both implementations
+keep an ordered list of :class:`Step` records, which is what ``--explain`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+from . import constants as C
+
+
+@dataclass
+class Step:
+    """One kernel call: its name, its arguments rendered for people, and why it was made."""
+
+    call: str
+    args: str
+    why: str
+    where: str = "runtime"       # "runtime" (the CLI side) or "container" (inside the new namespaces)
+    error: str | None = None     # set when the call failed
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Step":
+        return cls(**json.loads(text))
+
+
+class Syscalls:
+    """The interface. Public methods record a :class:`Step`, then run the real call.
+
+    Subclasses provide the ``_sys_*`` methods; :meth:`_run` decides whether they run.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.where = "runtime"
+        self.on_step: Callable[[Step], None] | None = None
+
+    # -- bookkeeping -------------------------------------------------------
+    def _run(self, call: str, args: str, why: str, thunk: Callable[[], object]):
+        step = Step(call=call, args=args, why=why, where=self.where)
+        self.steps.append(step)
+        self._emit(step)  # before the call: a successful execve never returns
+        try:
+            return thunk()
+        except Exception as err:  # re-raised; the step keeps a note of it and is sent again
+            step.error = str(err)
+            self._emit(step)
+            raise
+
+    def _emit(self, step: Step) -> None:
+        if self.on_step is not None:
+            self.on_step(step)
+
+    # -- namespaces --------------------------------------------------------
+    def unshare(self, flags: int, why: str) -> None:
+        """unshare(2): move this process into new namespaces of the given kinds."""
+        return self._run("unshare", C.flag_names(flags, C.CLONE_NAMES), why, lambda: self._sys_unshare(flags))
+
+    def setns(self, fd: int, nstype: int, why: str, *, label: str = "") -> None:
+        """setns(2): join the namespace that ``fd`` (an open /proc/PID/ns/* file) refers to."""
+        args = f"{label or fd}, {C.flag_names(nstype, C.CLONE_NAMES)}"
+        return self._run("setns", args, why, lambda: self._sys_setns(fd, nstype))
+
+    def fork(self, why: str) -> int:
+        """fork(2): after unshare(CLONE_NEWPID) the child becomes PID 1 of the new namespace."""
+        return self._run("fork", "", why, self._sys_fork)
+
+    # -- mounts ------------------------------------------------------------
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None,
+              why: str) -> None:
+        """mount(2)."""
+        args = f"{source or 'none'}, {target}, {fstype or 'none'}, {C.flag_names(flags, C.MS_NAMES)}"
+        if data:
+            args += f", {data}"
+        return self._run("mount", args, why, lambda: self._sys_mount(source, target, fstype, flags, data))
+
+    def umount2(self, target: str, flags: int, why: str) -> None:
+        """umount2(2); MNT_DETACH makes the mount vanish now and be freed when unused."""
+        args = f"{target}, {'MNT_DETACH' if flags & C.MNT_DETACH else flags}"
+        return self._run("umount2", args, why, lambda: self._sys_umount2(target, flags))
+
+    def pivot_root(self, new_root: str, put_old: str, why: str) -> None:
+        """pivot_root(2): make ``new_root`` the root of this mount namespace."""
+        return self._run("pivot_root", f"{new_root}, {put_old}", why, lambda: self._sys_pivot_root(new_root, put_old))
+
+    def chroot(self, path: str, why: str) -> None:
+        """chroot(2): change only this process's idea of '/' (no mount changes)."""
+        return self._run("chroot", path, why, lambda: self._sys_chroot(path))
+
+    def chdir(self, path: str, why: str) -> None:
+        """chdir(2)."""
+        return self._run("chdir", path, why, lambda: self._sys_chdir(path))
+
+    # -- files the runtime creates ----------------------------------------
+    def mkdir(self, path: str, mode: int, why: str) -> None:
+        """mkdir(2), tolerating a directory that already exists."""
+        return self._run("mkdir", f"{path}, {mode:o}", why, lambda: self._sys_mkdir(path, mode))
+
+    def rmdir(self, path: str, why: str) -> None:
+        """rmdir(2) (for a cgroup this removes it; it must hold no process)."""
+        return self._run("rmdir", path, why, lambda: self._sys_rmdir(path))
+
+    def mknod(self, path: str, mode: int, major: int, minor: int, why: str) -> None:
+        """mknod(2): create a device node (character device ``major:minor``)."""
+        return self._run("mknod", f"{path}, c {major}:{minor}, {mode & 0o7777:o}", why,
+                         lambda: self._sys_mknod(path, mode, major, minor))
+
+    def symlink(self, target: str, path: str, why: str) -> None:
+        """symlink(2)."""
+        return self._run("symlink", f"{path} -> {target}", why, lambda: self._sys_symlink(target, path))
+
+    def write_file(self, path: str, data: str, why: str) -> None:
+        """write(2) into an existing kernel file such as cgroup.procs."""
+        return self._run("write", f"{path} <- {data!r}", why, lambda: self._sys_write_file(path, data))
+
+    # -- the process itself -----------------------------------------------
+    def sethostname(self, name: str, why: str) -> None:
+        """sethostname(2): only visible inside the UTS namespace."""
+        return self._run("sethostname", name, why, lambda: self._sys_sethostname(name))
+
+    def prctl(self, option: int, arg: int, why: str, *, label: str = "") -> None:
+        """prctl(2)."""
+        return self._run("prctl", f"{label or option}, {arg}", why, lambda: self._sys_prctl(option, arg))
+
+    def link_up(self, ifname: str, why: str) -> None:
+        """ioctl(SIOCSIFFLAGS, IFF_UP) on an interface of this network namespace."""
+        return self._run("ioctl", f"SIOCSIFFLAGS {ifname} IFF_UP", why, lambda: self._sys_link_up(ifname))
+
+    def setsid_ctty(self, fd: int, why: str) -> None:
+        """setsid(2) then ioctl(TIOCSCTTY): make the terminal on ``fd`` our controlling tty."""
+        return self._run("setsid+TIOCSCTTY", str(fd), why, lambda: self._sys_setsid_ctty(fd))
+
+    def execve(self, path: str, argv: Sequence[str], env: dict[str, str], why: str) -> None:
+        """execve(2): replace this process's program; on success it never returns."""
+        return self._run("execve", f"{path}, {list(argv)!r}", why, lambda: self._sys_execve(path, argv, env))
+
+    # -- to be provided by an implementation ------------------------------
+    def _sys_unshare(self, flags): raise NotImplementedError
+    def _sys_setns(self, fd, nstype): raise NotImplementedError
+    def _sys_fork(self): raise NotImplementedError
+    def _sys_mount(self, source, target, fstype, flags, data): raise NotImplementedError
+    def _sys_umount2(self, target, flags): raise NotImplementedError
+    def _sys_pivot_root(self, new_root, put_old): raise NotImplementedError
+    def _sys_chroot(self, path): raise NotImplementedError
+    def _sys_chdir(self, path): raise NotImplementedError
+    def _sys_mkdir(self, path, mode): raise NotImplementedError
+    def _sys_rmdir(self, path): raise NotImplementedError
+    def _sys_mknod(self, path, mode, major, minor): raise NotImplementedError
+    def _sys_symlink(self, target, path): raise NotImplementedError
+    def _sys_write_file(self, path, data): raise NotImplementedError
+    def _sys_sethostname(self, name): raise NotImplementedError
+    def _sys_prctl(self, option, arg): raise NotImplementedError
+    def _sys_link_up(self, ifname): raise NotImplementedError
+    def _sys_setsid_ctty(self, fd): raise NotImplementedError
+    def _sys_execve(self, path, argv, env): raise NotImplementedError

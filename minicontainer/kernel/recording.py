@@ -1,0 +1,45 @@
+"""A Syscalls implementation that records and never touches the kernel.
+
+It answers each call with a harmless value (``fork`` returns 0, so the code under test
+carries on as the child would) and can be told to fail a call with an errno, so tests
+can drive error paths. ``execve`` records the step and then raises
+:class:`DryRunFinished`, because a real execve never returns either.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+from ..errors import KernelError
+from .base import Syscalls
+
+
+class DryRunFinished(Exception):
+    """Raised by :meth:`RecordingSyscalls.execve`: the plan has reached the exec."""
+
+
+class RecordingSyscalls(Syscalls):
+    """Records every call; ``fail={'mount': errno.EPERM}`` makes the first such call fail."""
+
+    def __init__(self, fail: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.fail = dict(fail or {})
+
+    def _run(self, call, args, why, thunk):
+        def fake():
+            code = self.fail.pop(call, None)
+            if code is not None:
+                raise KernelError(f"{os.strerror(code).lower()} ({_errno.errorcode.get(code, code)})",
+                                  op=call, errno=code)
+            if call == "fork":
+                self.where = "container"
+                return 0
+            if call == "execve":
+                raise DryRunFinished()
+            return None
+        return super()._run(call, args, why, fake)
+
+    def calls(self) -> list[str]:
+        """Just the call names, in order (handy in assertions)."""
+        return [s.call for s in self.steps]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages the lab needs, and only those that are missing.
+# Idempotent: when everything is present it neither updates the package lists nor downloads.
+set -euo pipefail
+
+PACKAGES=(
+  python3-venv        # the lab's .venv
+  qemu-system-x86     # vmcompare boots real guests
+  busybox-static      # the base image and the guest initramfs
+  iproute2            # ip(8), for readers who want to look by hand
+  iputils-ping        # ping between containers in the networking chapter
+  runc crun           # the reference runtimes bench/start_latency.py compares against
+  util-linux          # unshare(1), nsenter(1), findmnt(1)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "system packages: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
