@@ -1,0 +1,92 @@
+"""The command line: ``minicontainer COMMAND ...``, thin by design.
+
+Each command lives in its own module with two functions, ``add_arguments(parser)`` and
+``execute(args) -> int``; only the module of the command being run is imported, so
+``minicontainer run`` starts fast. Errors from the library (a :class:`MiniContainerError`)
+are printed as one line on stderr and turned into Docker's exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Keep the list sorted by topic; add a line per command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("minicontainer.cli.run", "run a command in a new container"),
+    "rm": ("minicontainer.cli.containers", "remove stopped containers"),
+    "ps": ("minicontainer.cli.containers", "list containers"),
+    "pull": ("minicontainer.cli.images", "create an image (only 'busybox', from the host's busybox-static)"),
+    "images": ("minicontainer.cli.images", "list images"),
+    "doctor": ("minicontainer.cli.doctor", "show what this host offers and what each chapter needs"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: minicontainer [--root DIR] COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "run 'minicontainer COMMAND --help' for a command's options"]
+    return "\n".join(lines)
+
+
+def _hook(module, verb: str, command: str, suffix: str = ""):
+    """A module serving several commands names its functions per command
+    (``add_ps_arguments``, ``execute_ps``); a module serving one uses ``add_arguments``/``execute``."""
+    specific = f"{verb}_{command.replace('-', '_')}{suffix}"
+    return getattr(module, specific, None) or getattr(module, f"{verb}{suffix}")
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    module_name, text = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"minicontainer {command}", description=text)
+    _hook(module, "add", command, "_arguments")(parser)
+    parser.set_defaults(_module=module, _command=command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..errors import MiniContainerError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    root = None
+    while argv and argv[0].startswith("--root"):
+        opt = argv.pop(0)
+        if "=" in opt:
+            root = opt.split("=", 1)[1]
+        elif argv:
+            root = argv.pop(0)
+        else:
+            print("minicontainer: --root needs a directory", file=sys.stderr)
+            return 125
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 125
+    if argv[0] in ("-v", "--version", "version"):
+        from .. import __version__
+        print(f"minicontainer {__version__}")
+        return 0
+    command = argv.pop(0)
+    if command not in COMMANDS:
+        print(f"minicontainer: unknown command {command!r} (see 'minicontainer --help')", file=sys.stderr)
+        return 125
+    parser = build_parser(command)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the message
+        return 0 if exc.code == 0 else 125
+    args.root = root
+    module = args._module
+    try:
+        return int(_hook(module, "execute", command)(args) or 0)
+    except MiniContainerError as err:
+        print(f"minicontainer: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

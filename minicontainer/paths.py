@@ -1,0 +1,43 @@
+"""Where things live. The only module that names default paths.
+
+Everything else takes a root path as an argument (as psutil takes ``PROCFS_PATH``), so
+tests point the code at fake trees under a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROC_ROOT = Path("/proc")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SYSTEM_STATE_ROOT = Path("/var/lib/minicontainer")
+HOST_BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
+
+
+def state_root(cli_root: str | os.PathLike | None = None) -> Path:
+    """The state root: ``--root`` wins, then ``$MINICONTAINER_ROOT``, then the default.
+
+    Root uses /var/lib/minicontainer (as Docker uses /var/lib/docker); an ordinary user
+    gets ``$XDG_DATA_HOME/minicontainer`` (rootless mode, as podman does).
+    """
+    if cli_root:
+        return Path(cli_root).absolute()
+    env = os.environ.get("MINICONTAINER_ROOT")
+    if env:
+        return Path(env).absolute()
+    if os.geteuid() == 0:
+        return SYSTEM_STATE_ROOT
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(xdg) / "minicontainer"
+
+
+def project_build_dir() -> Path:
+    """The build directory for caches (guest kernel, results): ``$MINICONTAINER_BUILD`` or <checkout>/build."""
+    env = os.environ.get("MINICONTAINER_BUILD")
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").exists():
+        return checkout / "build"
+    return Path(os.path.expanduser("~")) / ".cache" / "minicontainer"
