@@ -29,7 +29,7 @@ class Step:
     call: str
     args: str
     why: str
-    where: str = "runtime"       # "runtime" (the CLI side) or "container" (inside the new namespaces)
+    where: str = "runtime"       # which process made it: "runtime", "monitor" or "container"
     error: str | None = None     # set when the call failed
 
     def to_json(self) -> str:
@@ -117,13 +117,19 @@ class Syscalls:
         return self._run("rmdir", path, why, lambda: self._sys_rmdir(path))
 
     def mknod(self, path: str, mode: int, major: int, minor: int, why: str) -> None:
-        """mknod(2): create a device node (character device ``major:minor``)."""
-        return self._run("mknod", f"{path}, c {major}:{minor}, {mode & 0o7777:o}", why,
+        """mknod(2): a character device ``major:minor``, or (S_IFREG) an empty regular file."""
+        import stat
+        kind = f"c {major}:{minor}" if stat.S_ISCHR(mode) else "file"
+        return self._run("mknod", f"{path}, {kind}, {mode & 0o7777:o}", why,
                          lambda: self._sys_mknod(path, mode, major, minor))
 
     def symlink(self, target: str, path: str, why: str) -> None:
         """symlink(2)."""
         return self._run("symlink", f"{path} -> {target}", why, lambda: self._sys_symlink(target, path))
+
+    def setxattr(self, path: str, name: str, value: bytes, why: str) -> None:
+        """lsetxattr(2): set an extended attribute (``trusted.*`` needs CAP_SYS_ADMIN), links not followed."""
+        return self._run("setxattr", f"{path}, {name}={value!r}", why, lambda: self._sys_setxattr(path, name, value))
 
     def write_file(self, path: str, data: str, why: str) -> None:
         """write(2) into an existing kernel file such as cgroup.procs."""
@@ -146,6 +152,10 @@ class Syscalls:
         """setsid(2) then ioctl(TIOCSCTTY): make the terminal on ``fd`` our controlling tty."""
         return self._run("setsid+TIOCSCTTY", str(fd), why, lambda: self._sys_setsid_ctty(fd))
 
+    def kill(self, pid: int, sig: int, why: str) -> None:
+        """kill(2): send signal ``sig`` to process ``pid`` (e.g. SIGKILL to what is left in a cgroup)."""
+        return self._run("kill", f"{pid}, {sig}", why, lambda: self._sys_kill(pid, sig))
+
     def execve(self, path: str, argv: Sequence[str], env: dict[str, str], why: str) -> None:
         """execve(2): replace this process's program; on success it never returns."""
         return self._run("execve", f"{path}, {list(argv)!r}", why, lambda: self._sys_execve(path, argv, env))
@@ -164,8 +174,10 @@ class Syscalls:
     def _sys_mknod(self, path, mode, major, minor): raise NotImplementedError
     def _sys_symlink(self, target, path): raise NotImplementedError
     def _sys_write_file(self, path, data): raise NotImplementedError
+    def _sys_setxattr(self, path, name, value): raise NotImplementedError
     def _sys_sethostname(self, name): raise NotImplementedError
     def _sys_prctl(self, option, arg): raise NotImplementedError
     def _sys_link_up(self, ifname): raise NotImplementedError
     def _sys_setsid_ctty(self, fd): raise NotImplementedError
+    def _sys_kill(self, pid, sig): raise NotImplementedError
     def _sys_execve(self, path, argv, env): raise NotImplementedError

@@ -60,8 +60,6 @@ class LinuxSyscalls(Syscalls):
             pid = os.fork()
         except OSError as err:
             raise KernelError.from_oserror("fork", err) from err
-        if pid == 0:
-            self.where = "container"
         return pid
 
     def _sys_mount(self, source, target, fstype, flags, data):
@@ -118,6 +116,9 @@ class LinuxSyscalls(Syscalls):
                 os.close(fd)
         self._os("write", path, write)
 
+    def _sys_setxattr(self, path, name, value):
+        self._os("setxattr", path, lambda: os.setxattr(path, name, value, follow_symlinks=False))
+
     def _sys_sethostname(self, name):
         raw = name.encode()
         self._check(self._libc.sethostname(raw, len(raw)), "sethostname")
@@ -138,6 +139,9 @@ class LinuxSyscalls(Syscalls):
             os.setsid()
             fcntl.ioctl(fd, C.TIOCSCTTY, 0)
         self._os("setsid", None, ctty)
+
+    def _sys_kill(self, pid, sig):
+        self._os("kill", str(pid), os.kill, pid, sig)
 
     def _sys_execve(self, path, argv, env):
         try:

@@ -33,8 +33,7 @@ class RecordingSyscalls(Syscalls):
                 raise KernelError(f"{os.strerror(code).lower()} ({_errno.errorcode.get(code, code)})",
                                   op=call, errno=code)
             if call == "fork":
-                self.where = "container"
-                return 0
+                return 0  # carry on down the child's path, as a dry run should
             if call == "execve":
                 raise DryRunFinished()
             return None

@@ -1,0 +1,53 @@
+"""``minicontainer run``: create a container from an image, run a command in it, wait."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import MiniContainerError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", help="assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="set an environment variable (-e KEY alone copies it from here)")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("--hostname", "-H", help="the container's hostname (default: its short ID)")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("--init", action="store_true", help="run a minimal init as PID 1 that reaps and forwards signals")
+    p.add_argument("--network", default="none", choices=["none"],
+                   help="network mode (none: a private network namespace with loopback only)")
+    p.add_argument("--explain", action="store_true", help="print every kernel step taken, and why")
+    p.add_argument("--dry-run", action="store_true", help="with --explain: print the plan without running it")
+    p.add_argument("image", help="image name[:tag] or ID")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (default: the image's)")
+
+
+def execute(args) -> int:
+    from ..runtime import RunOptions, Runtime
+    from ..runtime.explain import format_steps
+
+    opts = RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
+                      workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
+                      tty=args.tty, rm=args.rm, init=args.init, network=args.network)
+    if args.dry_run and not args.explain:
+        raise MiniContainerError("--dry-run only goes with --explain", op="run")
+    if args.dry_run:
+        from ..kernel import RecordingSyscalls
+        rt = Runtime(args.root, RecordingSyscalls())
+        print(format_steps(rt.explain_plan(opts)))
+        return 0
+    rt = Runtime(args.root)
+    try:
+        result = rt.run(opts)
+    except MiniContainerError as err:
+        if args.explain and getattr(err, "steps", None):
+            print(format_steps(err.steps), file=sys.stderr)
+        raise
+    if args.explain:
+        sys.stdout.flush()
+        print(format_steps(result.steps), file=sys.stderr)
+    return result.exit_code

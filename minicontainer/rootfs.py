@@ -1,0 +1,129 @@
+"""The container's root filesystem, assembled inside its new mount namespace.
+
+Everything here runs in the container's first process after unshare(CLONE_NEWNS), so
+every mount is private to the container and disappears by itself when its last process
+exits: nothing is ever mounted in the host's mount table, and a crash cannot leak a mount.
+
+The steps, in order (mount(2), pivot_root(2), mount_namespaces(7)):
+
+1. make every mount private (``MS_REC|MS_PRIVATE``) so nothing we do propagates back
+   to the host through shared subtrees;
+2. mount the overlay of the image layers plus the container's upper directory;
+3. mount a fresh /proc (it shows the new PID namespace), a read-only /sys, and a small
+   tmpfs /dev holding only safe device nodes, a private devpts instance and /dev/shm;
+4. bind the runtime's generated /etc/hosts, /etc/hostname and /etc/resolv.conf;
+5. pivot_root: the overlay becomes "/", and the old root is detached. Unlike chroot(2),
+   which only changes one process's idea of "/", pivot_root changes the mount namespace's
+   root, so no ``chdir("..")`` trick can climb back out once the old root is unmounted.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .kernel import Syscalls
+from .kernel import constants as C
+from .overlay import overlay_options
+
+#: (name, major, minor): the device nodes a container gets, as in the OCI runtime spec's defaults
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"))
+RO_FLAGS = C.MS_RDONLY | C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC
+
+
+@dataclass
+class RootfsPlan:
+    """What to assemble: the image layers (lowest first), the container's dirs, files to bind."""
+
+    layers: Sequence[str]
+    upper: str
+    work: str
+    merged: str
+    binds: dict[str, str] = field(default_factory=dict)   # path in container -> host file
+    readonly_proc_sys: bool = True
+
+
+def _inside(merged: str, path: str) -> str:
+    return os.path.join(merged, path.lstrip("/"))
+
+
+def _ensure_dir(sys: Syscalls, path: str, why: str) -> None:
+    if not os.path.isdir(path):
+        sys.mkdir(path, 0o755, why)
+
+
+def make_private(sys: Syscalls) -> None:
+    sys.mount(None, "/", None, C.MS_REC | C.MS_PRIVATE, None,
+              "stop mount events propagating between the host and the container")
+
+
+def mount_overlay(sys: Syscalls, plan: RootfsPlan) -> None:
+    data = overlay_options(plan.layers, plan.upper, plan.work)
+    sys.mount("overlay", plan.merged, "overlay", 0, data,
+              f"union of {len(plan.layers)} read-only image layer(s) and this container's writable upper dir")
+
+
+def mount_proc_sys(sys: Syscalls, plan: RootfsPlan) -> None:
+    proc, sysfs = _inside(plan.merged, "/proc"), _inside(plan.merged, "/sys")
+    _ensure_dir(sys, proc, "mount point for /proc")
+    ro = C.MS_RDONLY if plan.readonly_proc_sys else 0
+    sys.mount("proc", proc, "proc", (RO_FLAGS & ~C.MS_RDONLY) | ro, None,
+              "a /proc that lists only the processes of the new PID namespace")
+    _ensure_dir(sys, sysfs, "mount point for /sys")
+    sys.mount("sysfs", sysfs, "sysfs", (RO_FLAGS & ~C.MS_RDONLY) | ro, None,
+              "a read-only /sys showing the new network namespace's devices")
+
+
+def populate_dev(sys: Syscalls, plan: RootfsPlan) -> None:
+    dev = _inside(plan.merged, "/dev")
+    _ensure_dir(sys, dev, "mount point for /dev")
+    sys.mount("tmpfs", dev, "tmpfs", C.MS_NOSUID | C.MS_STRICTATIME, "mode=755,size=65536k",
+              "an empty /dev: the container sees only the devices we create, not the host's disks")
+    for name, major, minor in DEVICES:
+        sys.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, f"/dev/{name} ({major}:{minor})")
+    pts = os.path.join(dev, "pts")
+    sys.mkdir(pts, 0o755, "mount point for devpts")
+    sys.mount("devpts", pts, "devpts", C.MS_NOSUID | C.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620",
+              "a private instance of pseudo-terminals: the container cannot reach the host's ttys")
+    shm = os.path.join(dev, "shm")
+    sys.mkdir(shm, 0o1777, "mount point for POSIX shared memory")
+    sys.mount("shm", shm, "tmpfs", C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC, "mode=1777,size=65536k",
+              "the container's own /dev/shm")
+    for name, target in DEV_LINKS:
+        sys.symlink(target, os.path.join(dev, name), f"/dev/{name} -> {target}")
+
+
+def bind_files(sys: Syscalls, plan: RootfsPlan) -> None:
+    for inside, host_file in plan.binds.items():
+        target = _inside(plan.merged, inside)
+        if not os.path.exists(target):
+            _ensure_dir(sys, os.path.dirname(target), f"parent of {inside}")
+            sys.mknod(target, stat.S_IFREG | 0o644, 0, 0, f"an empty {inside} to bind over")
+        sys.mount(host_file, target, None, C.MS_BIND, None, f"{inside} generated by the runtime for this container")
+
+
+def pivot(sys: Syscalls, merged: str) -> None:
+    """Make ``merged`` the root with the ``pivot_root(".", ".")`` idiom.
+
+    With both arguments "." the old root ends up stacked on top of the new one at "/";
+    unmounting "/" with MNT_DETACH then drops the old root, and no ``.oldroot`` directory
+    is left behind in the container's upper layer (a trick runc uses too).
+    """
+    sys.chdir(merged, "enter the new root before swapping")
+    sys.pivot_root(".", ".", "the overlay becomes '/' of this mount namespace; the host's root is stacked on it")
+    sys.umount2(".", C.MNT_DETACH, "detach the host's root: from here on nothing outside the overlay is reachable")
+    sys.chdir("/", "start from the new root")
+
+
+def assemble(sys: Syscalls, plan: RootfsPlan) -> None:
+    """All of the above, in order. Must run in a fresh mount (and PID) namespace."""
+    make_private(sys)
+    mount_overlay(sys, plan)
+    mount_proc_sys(sys, plan)
+    populate_dev(sys, plan)
+    bind_files(sys, plan)
+    pivot(sys, plan.merged)

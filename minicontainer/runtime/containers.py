@@ -1,0 +1,202 @@
+"""Where containers are remembered: one directory per container under ``<root>/containers``.
+
+::
+
+    <root>/containers/<64-hex id>/
+        state.json   the record below, replaced atomically (write a temp file, rename(2))
+        lock         flock(2)ed by any command changing this container
+        upper/       the container's writable layer (overlay upperdir)
+        work/        overlay's scratch directory (workdir; same filesystem as upper)
+        merged/      mount point of the overlay; mounted only inside the container's
+                     own mount namespace, so the host never sees it mounted
+        hosts, hostname, resolv.conf   bound over the files of the same name in /etc
+
+A new container directory is built under a temporary name and renamed into place, so a
+half-created container is never visible; names are checked under a store-wide lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
+from . import names
+from .state import Status
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image: str
+    image_id: str
+    command: list[str]
+    created: float
+    status: str = Status.CREATED.value
+    pid: int = 0
+    pid_start: int = 0              # the process's start time in clock ticks, to detect PID reuse
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    config: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    dir: Path = field(default=Path("."), compare=False, repr=False)
+
+    @property
+    def short_id(self) -> str:
+        return names.short_id(self.id)
+
+    @property
+    def upper_dir(self) -> Path:
+        return self.dir / "upper"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.dir / "work"
+
+    @property
+    def merged_dir(self) -> Path:
+        return self.dir / "merged"
+
+    @property
+    def state(self) -> Status:
+        return Status(self.status)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("dir")
+        return data
+
+
+class ContainerStore:
+    """The containers of one state root."""
+
+    def __init__(self, state_root: os.PathLike | str):
+        self.root = Path(state_root)
+        self.dir = self.root / "containers"
+
+    # -- locking -------------------------------------------------------------
+    @contextlib.contextmanager
+    def _flock(self, path: Path):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            raise MiniContainerError(f"cannot open lock: {err.strerror.lower()}", op="lock", path=path) from err
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def store_lock(self):
+        """Held while names are checked and containers appear or disappear."""
+        self._ensure()
+        return self._flock(self.dir / ".lock")
+
+    def lock(self, container: Container):
+        """Held while one container's state is read, changed and written back."""
+        return self._flock(container.dir / "lock")
+
+    def _ensure(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise MiniContainerError(f"state root is not writable: {err.strerror.lower()}",
+                                     op="create", path=self.dir) from err
+
+    # -- records ---------------------------------------------------------------
+    def create(self, *, name: str | None, image: str, image_id: str, command: list[str], config: dict) -> Container:
+        """Make a new container record (status ``created``) with its upper/work/merged dirs."""
+        if name is not None and not names.valid_name(name):
+            raise UsageError(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                             op="create")
+        with self.store_lock():
+            taken = {c.name for c in self.list()}
+            if name is None:
+                name = names.random_name(taken)
+            elif name in taken:
+                raise ConflictError(f'the container name "{name}" is already in use', op="create")
+            cid = names.new_id()
+            final = self.dir / cid
+            tmp = self.dir / f".new-{cid}"
+            c = Container(id=cid, name=name, image=image, image_id=image_id, command=list(command),
+                          created=time.time(), config=config, dir=final)
+            try:
+                tmp.mkdir(mode=0o700)
+                for sub in ("upper", "work", "merged"):
+                    (tmp / sub).mkdir(mode=0o755)
+                self._write(tmp / "state.json", c)
+                os.rename(tmp, final)
+            except OSError as err:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise MiniContainerError(f"cannot create container directory: {err.strerror.lower()}",
+                                         op="create", path=tmp) from err
+            return c
+
+    def _write(self, path: Path, c: Container) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(c.to_dict(), indent=1))
+        os.replace(tmp, path)
+
+    def save(self, c: Container) -> None:
+        """Replace the state file atomically (readers see the old or the new, never half)."""
+        try:
+            self._write(c.dir / "state.json", c)
+        except OSError as err:
+            raise MiniContainerError(f"cannot write state: {err.strerror.lower()}", op="save", path=c.dir) from err
+
+    def load(self, cid: str) -> Container:
+        path = self.dir / cid / "state.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise NotFoundError(f"no such container: {cid}", op="load") from err
+        except (OSError, ValueError) as err:
+            raise MiniContainerError(f"unreadable state: {err}", op="load", path=path) from err
+        return Container(**data, dir=self.dir / cid)
+
+    def list(self) -> list[Container]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for entry in sorted(os.listdir(self.dir)):
+            if entry.startswith("."):
+                continue
+            try:
+                out.append(self.load(entry))
+            except MiniContainerError:
+                continue  # removed meanwhile, or a crash left an unreadable record: prune handles it
+        return sorted(out, key=lambda c: c.created, reverse=True)
+
+    def get(self, ref: str) -> Container:
+        """Find a container by full ID, name, or unique ID prefix (as Docker resolves them)."""
+        if not ref:
+            raise UsageError("empty container reference", op="get")
+        everything = self.list()
+        for c in everything:
+            if c.id == ref or c.name == ref:
+                return c
+        matches = [c for c in everything if c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise UsageError(f"multiple IDs found with provided prefix: {ref}", op="get")
+        raise NotFoundError(f"no such container: {ref}", op="get")
+
+    def remove(self, c: Container) -> None:
+        """Delete the container's directory (the caller has stopped it and freed its resources)."""
+        with self.store_lock():
+            graveyard = self.dir / f".rm-{c.id}"
+            try:
+                os.rename(c.dir, graveyard)
+            except FileNotFoundError:
+                return
+            shutil.rmtree(graveyard, ignore_errors=True)

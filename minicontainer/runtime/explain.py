@@ -1,0 +1,74 @@
+"""``--explain``: the kernel steps a container start takes, and why each is needed.
+
+A real run (``run --explain``) collects the steps the runtime, the monitor and the
+container process actually made, as they made them. A dry run (``--explain --dry-run``)
+walks exactly the same code with :class:`~minicontainer.kernel.RecordingSyscalls`, which
+records instead of calling the kernel, so it needs neither root nor Linux.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+from ..errors import MiniContainerError
+from ..kernel import DryRunFinished, RecordingSyscalls, Step
+from .containers import Container
+from .options import RunOptions, command_for
+
+DRY_RUN_ID = "0" * 64
+
+
+def plan_for(rt, opts: RunOptions) -> list[Step]:
+    """Record the steps ``rt.run(opts)`` would take, touching nothing."""
+    from . import launcher
+    opts.validate()
+    sys = RecordingSyscalls()
+    image = _image_or_placeholder(rt, opts.image)
+    c = Container(id=DRY_RUN_ID, name=opts.name or "dry-run", image=opts.image, image_id=image.id,
+                  command=command_for(image.config, opts.command), created=0.0,
+                  config={"workdir": opts.workdir or image.config.get("WorkingDir") or "/",
+                          "hostname": opts.hostname or DRY_RUN_ID[:12]},
+                  dir=rt.containers.dir / DRY_RUN_ID)
+    procs: list[str] = []
+    try:
+        cgroup = rt._cgroup(c.id, sys)
+        cgroup.create()
+        if opts.limits is not None:
+            cgroup.apply(opts.limits)
+        procs = [str(p) for p in cgroup.procs_files()]
+    except (MiniContainerError, OSError):
+        pass  # no cgroup filesystem to read here (not Linux?): the plan goes on without cgroup steps
+    binds = {inside: str(c.dir / os.path.basename(inside)) for inside in ("/etc/hosts", "/etc/hostname")}
+    spec = rt._launch_spec(c, image, opts, binds, procs)
+    try:
+        launcher.start(sys, spec, dry_run=True)
+    except DryRunFinished:
+        pass
+    return sys.steps
+
+
+def _image_or_placeholder(rt, ref: str):
+    try:
+        return rt.images().resolve(ref)
+    except (MiniContainerError, OSError):
+        layer = rt.root / "images" / "layers" / f"<layers of {ref}>"
+        return SimpleNamespace(id=f"<{ref}>", config={"Cmd": ["sh"]}, layer_dirs=[layer])
+
+
+def format_steps(steps: list[Step], width: int = 100) -> str:
+    """Number the steps, one per line, each followed by its reason."""
+    lines = []
+    for n, step in enumerate(steps, 1):
+        args = step.args if len(step.args) <= width else step.args[: width - 3] + "..."
+        lines.append(f"{n:>3}  {step.where:<9} {step.call}({args})")
+        lines.append(f"{'':>15}{'# ' + step.why}")
+        if step.error:
+            lines.append(f"{'':>15}! failed: {step.error}")
+    return "\n".join(lines)
+
+
+def as_rows(steps: list[Step]) -> list[dict]:
+    """Steps as dictionaries (for a notebook table)."""
+    return [{"#": n, "process": s.where, "call": s.call, "arguments": s.args, "why": s.why}
+            for n, s in enumerate(steps, 1)]

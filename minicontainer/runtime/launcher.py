@@ -1,0 +1,327 @@
+"""Starting a container: three processes and a socket.
+
+::
+
+    runtime (the CLI) ──fork──▶ monitor ──unshare(...) + fork──▶ container (PID 1)
+          ▲                        │ waits for PID 1, reports its exit status      │
+          └──────── channel: steps, the container's PID, its pty, "ready" ◀───────┘
+
+* The **runtime** creates the cgroup, forks the monitor and then only waits and relays.
+* The **monitor** joins the cgroup, unshares the namespaces (unshare(2)) and forks: its
+  child is born in the new PID namespace as PID 1. The monitor stays in the host's PID
+  namespace to wait for it (a process can only wait for its own children) and writes
+  the exit status to a pipe. It is the smallest part of a "container shim".
+* The **container** process builds its root filesystem (:mod:`minicontainer.rootfs`),
+  sets the hostname, brings up loopback, says "ready", waits for "go" (the runtime
+  may still have to wire its network), then execve(2)s the command.
+
+Kernel calls go through the ``Syscalls`` object, which also records each step; in a dry
+run (``RecordingSyscalls``) ``fork`` returns 0, so the plan walks the runtime's,
+monitor's and container's paths in order and ends at ``execve``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from dataclasses import dataclass, field
+
+from .. import rootfs
+from ..errors import ExecError, KernelError, MiniContainerError
+from ..kernel import DryRunFinished, Step, Syscalls
+from ..kernel import constants as C
+from ..namespaces import clone_flags, describe
+from .channel import Channel
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: signals Python changes at start-up that a new program must get back at their defaults
+RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+@dataclass
+class LaunchSpec:
+    argv: list[str]
+    env: dict[str, str]
+    workdir: str
+    hostname: str
+    plan: rootfs.RootfsPlan
+    namespaces: tuple[str, ...]
+    cgroup_procs: list[str] = field(default_factory=list)
+    tty: bool = False
+    interactive: bool = False
+    init: bool = False
+    die_with_runtime: bool = True
+
+
+@dataclass
+class Started:
+    monitor_pid: int
+    pid: int                 # the container's PID 1, as the host numbers it
+    status_fd: int           # the monitor writes the wait status here
+    pty_master: int | None
+    steps: list[Step]
+
+
+def find_executable(cmd: str, path_var: str) -> str:
+    """Resolve ``cmd`` as execvp(3) would, raising Docker's 126/127 errors."""
+    if "/" in cmd:
+        candidates = [cmd]
+    else:
+        candidates = [os.path.join(d or ".", cmd) for d in path_var.split(":")]
+    denied = None
+    for cand in candidates:
+        if os.path.isfile(cand):
+            if os.access(cand, os.X_OK):
+                return cand
+            denied = cand
+        elif os.path.isdir(cand) and "/" in cmd:
+            raise ExecError(f'exec: "{cmd}": is a directory', path=cand, exit_code=126)
+    if denied:
+        raise ExecError(f'exec: "{cmd}": permission denied', path=denied, exit_code=126)
+    where = "no such file or directory" if "/" in cmd else "executable file not found in $PATH"
+    raise ExecError(f'exec: "{cmd}": {where}', exit_code=127)
+
+
+# --------------------------------------------------------------------------- runtime side
+def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False) -> Started:
+    """Fork the monitor and container; return once the command is running (or raise)."""
+    parent, child = Channel.pair()
+    status_r, status_w = os.pipe()
+    try:
+        monitor = sys.fork("the monitor: it creates the namespaces and waits for the container")
+    except BaseException:
+        parent.close(); child.close(); os.close(status_r); os.close(status_w)
+        raise
+    if monitor == 0:
+        if dry_run:  # the plan walks on as the monitor would, and ends in DryRunFinished
+            try:
+                _monitor(sys, spec, child, status_w, dry_run)
+            finally:
+                for chan in (parent, child):
+                    chan.close()
+                os.close(status_r)
+                os.close(status_w)
+        parent.close()
+        os.close(status_r)
+        _monitor(sys, spec, child, status_w, dry_run)  # never returns
+    child.close()
+    os.close(status_w)
+    try:
+        return _await_exec(sys, spec, parent, monitor, status_r, on_ready)
+    except BaseException:
+        os.close(status_r)
+        raise
+    finally:
+        parent.close()
+
+
+def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready) -> Started:
+    steps = list(sys.steps)
+    pid = 0
+    pty_master = None
+    failure = None
+    while True:
+        msg, fds = chan.recv()
+        if msg is None:
+            break
+        kind = msg.get("type")
+        if kind == "step":
+            step = Step(**msg["step"])
+            if step.error and steps and (steps[-1].call, steps[-1].args) == (step.call, step.args):
+                steps[-1] = step
+            else:
+                steps.append(step)
+        elif kind == "pid":
+            pid = msg["pid"]
+        elif kind == "pty":
+            pty_master = fds[0]
+        elif kind == "ready":
+            if on_ready is not None:
+                try:
+                    on_ready(pid)
+                except BaseException as err:
+                    failure = err
+                    _kill(pid)
+                    break
+            chan.send({"type": "go"})
+        elif kind == "error":
+            failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
+                       else MiniContainerError(msg["message"], op=msg.get("op") or None))
+    if failure is not None or pid == 0:
+        _reap(monitor, status_r)
+        if pty_master is not None:
+            os.close(pty_master)
+        if failure is None:
+            failure = MiniContainerError("the container process exited before starting its command", op="start")
+        failure.steps = steps
+        raise failure
+    return Started(monitor_pid=monitor, pid=pid, status_fd=status_r, pty_master=pty_master, steps=steps)
+
+
+def _kill(pid: int) -> None:
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _reap(monitor: int, status_r: int) -> None:
+    try:
+        os.waitpid(monitor, 0)
+    except ChildProcessError:
+        pass
+
+
+def wait_status(started: Started) -> int | None:
+    """Block until the monitor reports the container's wait status; reap the monitor.
+
+    Returns the raw status (see waitpid(2)), or None when the monitor died without
+    reporting (the container's fate is then unknown: the caller marks it dead).
+    """
+    data = b""
+    while True:
+        chunk = os.read(started.status_fd, 64)
+        if not chunk:
+            break
+        data += chunk
+    os.close(started.status_fd)
+    try:
+        os.waitpid(started.monitor_pid, 0)
+    except ChildProcessError:
+        pass
+    return int(data) if data.strip() else None
+
+
+# --------------------------------------------------------------------------- monitor
+def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_run: bool) -> None:
+    sys.where = "monitor"
+    code = 125
+    try:
+        if not dry_run:
+            sys.on_step = lambda step: chan.send({"type": "step", "step": step.__dict__})
+            os.setsid()  # away from the terminal's signals: the runtime forwards what is meant for us
+        if spec.die_with_runtime:
+            sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
+                      label="PR_SET_PDEATHSIG")
+        for procs in spec.cgroup_procs:
+            sys.write_file(procs, "0", "join the container's cgroup (0 means: this process)")
+        flags = clone_flags(spec.namespaces)
+        sys.unshare(flags, describe(spec.namespaces))
+        pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container")
+        if pid == 0:
+            if not dry_run:
+                os.close(status_w)
+            _container(sys, spec, chan, dry_run)  # never returns
+        chan.send({"type": "pid", "pid": pid})
+        chan.close()
+        sys.on_step = None
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                status = 255 << 8
+                break
+        os.write(status_w, str(status).encode())
+        code = 0
+    except DryRunFinished:
+        raise
+    except BaseException as err:
+        if dry_run:
+            raise
+        _report(chan, err)
+    finally:
+        if not dry_run:
+            os._exit(code)
+
+
+def _report(chan: Channel, err: BaseException) -> None:
+    exit_code = getattr(err, "exit_code", 125)
+    try:
+        chan.send({"type": "error", "message": str(err) or type(err).__name__, "exit_code": exit_code,
+                   "op": getattr(err, "op", None) if not isinstance(err, ExecError) else None})
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- container
+def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:
+    sys.where = "container"
+    code = 125
+    try:
+        sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
+                  label="PR_SET_PDEATHSIG")
+        rootfs.assemble(sys, spec.plan)
+        if "uts" in spec.namespaces:
+            sys.sethostname(spec.hostname, "the hostname seen inside the container")
+        if "net" in spec.namespaces:
+            sys.link_up("lo", "the new network namespace has only a loopback device, and it starts down")
+        slave = None
+        if spec.tty and not dry_run:
+            master, slave = os.openpty()  # from the container's own devpts instance
+            if not dry_run:
+                chan.send({"type": "pty"}, [master])
+            os.close(master)
+        if not dry_run:
+            chan.send({"type": "ready"})
+            msg, _ = chan.recv()
+            if not msg or msg.get("type") != "go":
+                os._exit(125)
+        _prepare_stdio(sys, spec, slave, dry_run)
+        _enter_workdir(sys, spec.workdir, dry_run)
+        path = find_executable(spec.argv[0], spec.env.get("PATH", DEFAULT_PATH)) if not dry_run else spec.argv[0]
+        if not dry_run:
+            for sig in RESET_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+        if spec.init and not dry_run:
+            from .init import run_as_init
+            run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
+        try:
+            sys.execve(path, spec.argv, spec.env, "replace this process with the container's command")
+        except KernelError as err:
+            raise _exec_error(spec.argv[0], err) from err
+    except DryRunFinished:
+        raise
+    except BaseException as err:
+        if dry_run:
+            raise
+        code = getattr(err, "exit_code", 125)
+        _report(chan, err)
+    finally:
+        if not dry_run:
+            os._exit(code)
+
+
+def _exec_error(cmd: str, err: KernelError) -> ExecError:
+    if err.errno == errno.ENOENT:
+        return ExecError(f'exec: "{cmd}": no such file or directory', exit_code=127)
+    reason = {errno.EACCES: "permission denied", errno.ENOEXEC: "exec format error"}.get(err.errno, err.message)
+    return ExecError(f'exec: "{cmd}": {reason}', exit_code=126)
+
+
+def _prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None, dry_run: bool) -> None:
+    if dry_run:
+        return
+    if slave is not None:
+        sys.setsid_ctty(slave, "the pseudo-terminal becomes the controlling terminal of PID 1")
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        if slave > 2:
+            os.close(slave)
+    elif not spec.interactive:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+
+def _enter_workdir(sys: Syscalls, workdir: str, dry_run: bool) -> None:
+    if not dry_run and not os.path.isdir(workdir):
+        parts = [p for p in workdir.split("/") if p]
+        cur = "/"
+        for part in parts:
+            cur = os.path.join(cur, part)
+            if not os.path.isdir(cur):
+                sys.mkdir(cur, 0o755, "the working directory did not exist in the image")
+    sys.chdir(workdir, "the container's working directory")

@@ -1,0 +1,77 @@
+"""What a user asks for with ``run``/``create``, checked before anything is created."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from . import names
+
+ENV_NAME = re.compile(r"^[^=\s]+$")
+HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+
+
+@dataclass
+class RunOptions:
+    image: str
+    command: list[str] = field(default_factory=list)
+    name: str | None = None
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    hostname: str | None = None
+    interactive: bool = False
+    tty: bool = False
+    rm: bool = False
+    init: bool = False
+    detach: bool = False
+    network: str = "none"
+    limits: object | None = None      # a cgroups limits object, when any limit was asked for
+
+    def validate(self) -> None:
+        if not self.image:
+            raise UsageError("an image is required", op="run")
+        if self.name is not None and not names.valid_name(self.name):
+            raise UsageError(f"invalid container name {self.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                             op="run")
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise UsageError(f"the working directory {self.workdir!r} is invalid: it needs to be an absolute path",
+                             op="run")
+        if self.hostname is not None and (len(self.hostname) > 64 or not HOSTNAME.match(self.hostname)):
+            raise UsageError(f"invalid hostname {self.hostname!r}", op="run")
+        parse_env(self.env)
+
+
+def parse_env(items: list[str], host_env: dict[str, str] | None = None) -> dict[str, str]:
+    """``-e K=V`` values, as Docker reads them: ``-e K`` alone copies K from the caller's
+    environment (and is dropped when unset); an empty or ``=V`` name is an error."""
+    host_env = os.environ if host_env is None else host_env
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not ENV_NAME.match(key):
+            raise UsageError(f"invalid environment variable: {item!r} (expected KEY=VALUE)", op="run")
+        if sep:
+            out[key] = value
+        elif key in host_env:
+            out[key] = host_env[key]
+    return out
+
+
+def image_env(config: dict) -> dict[str, str]:
+    out = {}
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        if key:
+            out[key] = value
+    return out
+
+
+def command_for(config: dict, command: list[str]) -> list[str]:
+    """Docker's rule: ENTRYPOINT + (the run command, or the image's CMD)."""
+    entry = list(config.get("Entrypoint") or [])
+    argv = entry + (list(command) if command else list(config.get("Cmd") or []))
+    if not argv:
+        raise UsageError("no command specified", op="run")
+    return argv

@@ -1,0 +1,235 @@
+"""The runtime's public API: create, run, wait for and remove containers.
+
+``Runtime(state_root).run(RunOptions(image="busybox", command=["echo", "hi"]))`` is what
+``minicontainer run busybox echo hi`` does, and what the notebooks call.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import paths
+from ..errors import MiniContainerError
+from ..kernel import DryRunFinished, RecordingSyscalls, Step, Syscalls
+from ..namespaces import DEFAULT_KINDS
+from ..rootfs import RootfsPlan
+from . import launcher
+from .containers import Container, ContainerStore
+from .options import RunOptions, command_for, image_env, parse_env
+from .state import Status, require
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    container: Container | None
+    steps: list[Step] = field(default_factory=list)
+    oom_killed: bool = False
+
+
+class Runtime:
+    """Containers of one state root. ``syscalls`` defaults to the real kernel."""
+
+    def __init__(self, state_root=None, syscalls: Syscalls | None = None, *,
+                 proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_ROOT):
+        self.root = paths.state_root(state_root)
+        self._sys = syscalls
+        self.proc_root = Path(proc_root)
+        self.cgroup_root = Path(cgroup_root)
+        self.containers = ContainerStore(self.root)
+
+    @property
+    def sys(self) -> Syscalls:
+        if self._sys is None:
+            from ..kernel import default
+            self._sys = default()
+        return self._sys
+
+    def images(self):
+        from ..images.store import ImageStore
+        return ImageStore(self.root)
+
+    def resolve_image(self, ref: str):
+        """The image for ``ref``; ``busybox`` is made from the host's busybox-static on first use."""
+        from ..errors import NotFoundError
+        store = self.images()
+        try:
+            return store.resolve(ref)
+        except NotFoundError:
+            if ref.split(":")[0] == "busybox" and ref in ("busybox", "busybox:latest"):
+                return store.ensure_busybox()
+            raise
+
+    # -- pieces --------------------------------------------------------------
+    def _cgroup(self, cid: str, sys: Syscalls):
+        from ..cgroups import detect, new_manager
+        layout = detect(self.cgroup_root, self.proc_root)
+        return new_manager(layout, cid, sys, proc_root=self.proc_root)
+
+    def _etc_files(self, c: Container, hostname: str) -> dict[str, str]:
+        hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 f"127.0.1.1\t{hostname}\n")
+        files = {"/etc/hosts": hosts, "/etc/hostname": hostname + "\n"}
+        binds = {}
+        for inside, text in files.items():
+            host_file = c.dir / os.path.basename(inside)
+            host_file.write_text(text)
+            binds[inside] = str(host_file)
+        return binds
+
+    def _launch_spec(self, c: Container, image, opts: RunOptions, binds: dict, procs: list[str]):
+        env = image_env(image.config)
+        env.setdefault("PATH", launcher.DEFAULT_PATH)
+        env["HOSTNAME"] = c.config["hostname"]
+        if opts.tty:
+            env.setdefault("TERM", "xterm")
+        env.update(parse_env(opts.env))
+        env.setdefault("HOME", "/root")
+        plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
+                          work=str(c.work_dir), merged=str(c.merged_dir), binds=binds)
+        return launcher.LaunchSpec(argv=c.command, env=env, workdir=c.config["workdir"],
+                                   hostname=c.config["hostname"], plan=plan, namespaces=DEFAULT_KINDS,
+                                   cgroup_procs=procs, tty=opts.tty, interactive=opts.interactive,
+                                   init=opts.init)
+
+    # -- public API ------------------------------------------------------------
+    def create(self, opts: RunOptions) -> tuple[Container, object]:
+        """Check the options, resolve the image and record a new container (status ``created``)."""
+        opts.validate()
+        image = self.resolve_image(opts.image)
+        argv = command_for(image.config, opts.command)
+        config = {"env": opts.env, "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
+                  "tty": opts.tty, "interactive": opts.interactive, "init": opts.init, "rm": opts.rm,
+                  "network": opts.network}
+        c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
+                                   config=config)
+        c.config["hostname"] = opts.hostname or c.short_id
+        self.containers.save(c)
+        return c, image
+
+    def run(self, opts: RunOptions) -> RunResult:
+        """Create and start a container, wait for it, clean up; return its exit code."""
+        c, image = self.create(opts)
+        sys = self.sys
+        cgroup, code, oom = None, 125, False
+        try:
+            cgroup = self._cgroup(c.id, sys)
+            cgroup.create()
+            if opts.limits is not None:
+                cgroup.apply(opts.limits)
+            binds = self._etc_files(c, c.config["hostname"])
+            spec = self._launch_spec(c, image, opts, binds, [str(p) for p in cgroup.procs_files()])
+            started = launcher.start(sys, spec)
+            c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
+            c.pid_start = _start_ticks(self.proc_root, started.pid)
+            self.containers.save(c)
+            code = _exit_code(_wait_forwarding(started, opts))
+            oom = code == 137 and bool(cgroup.oom_killed())
+            return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
+        except MiniContainerError as err:
+            code = err.exit_code
+            if not getattr(err, "steps", None):
+                err.steps = list(sys.steps)
+            raise
+        finally:
+            self._finish(c, cgroup, code, opts.rm, oom)
+
+    def _finish(self, c: Container, cgroup, code: int, rm: bool, oom: bool) -> None:
+        """Whatever happened: no process, cgroup or (with ``rm``) file of the container remains."""
+        if cgroup is not None:
+            try:
+                cgroup.remove()
+            except MiniContainerError:
+                pass
+        if rm:
+            self.containers.remove(c)
+            return
+        c.status = Status.EXITED.value
+        c.exit_code = code
+        c.oom_killed = oom
+        c.pid = 0
+        c.finished_at = time.time()
+        self.containers.save(c)
+
+    def remove(self, ref: str, force: bool = False) -> Container:
+        c = self.containers.get(ref)
+        with self.containers.lock(c):
+            status = self.refresh(c).state
+            require(status, "remove", c.name, force=force)
+            if status in (Status.RUNNING, Status.PAUSED) and c.pid:
+                try:
+                    os.kill(c.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self._cgroup(c.id, self.sys).remove()
+            except MiniContainerError:
+                pass
+        self.containers.remove(c)
+        return c
+
+    def refresh(self, c: Container) -> Container:
+        """Tell the truth about a container whose process may have vanished."""
+        if c.state in (Status.RUNNING, Status.PAUSED) and not _alive(self.proc_root, c.pid, c.pid_start):
+            c.status = Status.DEAD.value
+        return c
+
+    def explain_plan(self, opts: RunOptions) -> list[Step]:
+        """The ordered kernel steps ``run`` would take, from a RecordingSyscalls dry run."""
+        return dry_run_plan(self, opts)
+
+
+def dry_run_plan(rt: "Runtime", opts: RunOptions) -> list[Step]:
+    from .explain import plan_for
+    return plan_for(rt, opts)
+
+
+def _wait_forwarding(started: launcher.Started, opts: RunOptions) -> int | None:
+    """Wait for the container, forwarding the runtime's signals to its PID 1 (as docker's sig-proxy)."""
+    previous = {}
+
+    def forward(signum, _frame):
+        try:
+            os.kill(started.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED_SIGNALS:
+        previous[sig] = signal.signal(sig, forward)
+    try:
+        if started.pty_master is not None:
+            from .tty import relay
+            relay(started.pty_master, started.status_fd, interactive=opts.interactive)
+        return launcher.wait_status(started)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(status: int | None) -> int:
+    if status is None:
+        return 125
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _start_ticks(proc_root: Path, pid: int) -> int:
+    try:
+        text = (proc_root / str(pid) / "stat").read_text()
+        return int(text.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _alive(proc_root: Path, pid: int, start: int) -> bool:
+    if not pid:
+        return False
+    ticks = _start_ticks(proc_root, pid)
+    return ticks != 0 and (start == 0 or ticks == start)
