@@ -36,7 +36,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.11 found (apt-get install python3)" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[notebooks,dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[notebooks,dev]' --config-settings editable_mode=compat
 	@touch $@
 
 guest: venv

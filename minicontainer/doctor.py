@@ -104,7 +104,7 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
     try:
         from .cgroups import detect
         layout = detect(cgroup_root, proc_root)
-        out.append(Check("cgroups", True, layout.describe()))
+        out.append(Check("cgroups", True, "; ".join(layout.describe())))
     except Exception as err:  # noqa: BLE001 - doctor reports, it does not fail
         out.append(Check("cgroups", False, f"cannot read the cgroup layout: {err}",
                          "mount cgroup2 at /sys/fs/cgroup (systemd does this by default)"))

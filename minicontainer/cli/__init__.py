@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("minicontainer.cli.containers", "list containers"),
     "pull": ("minicontainer.cli.images", "create an image (only 'busybox', from the host's busybox-static)"),
     "images": ("minicontainer.cli.images", "list images"),
+    "network": ("minicontainer.cli.network", "manage networks: create, ls, inspect, rm, prune"),
+    "port": ("minicontainer.cli.network", "list a container's published ports"),
     "doctor": ("minicontainer.cli.doctor", "show what this host offers and what each chapter needs"),
 }
 

@@ -33,6 +33,7 @@ from ..kernel import DryRunFinished, Step, Syscalls
 from ..kernel import constants as C
 from ..namespaces import clone_flags, describe
 from .channel import Channel
+from .init import run_as_init  # imported now: after pivot_root no module file of ours is reachable
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: signals Python changes at start-up that a new program must get back at their defaults
@@ -276,7 +277,6 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
             for sig in RESET_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
         if spec.init and not dry_run:
-            from .init import run_as_init
             run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
         try:
             sys.execve(path, spec.argv, spec.env, "replace this process with the container's command")

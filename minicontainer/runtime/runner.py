@@ -126,11 +126,13 @@ class Runtime:
                 cgroup.apply(opts.limits)
             binds = self._etc_files(c, c.config["hostname"])
             spec = self._launch_spec(c, image, opts, binds, [str(p) for p in cgroup.procs_files()])
-            started = launcher.start(sys, spec)
-            c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
-            c.pid_start = _start_ticks(self.proc_root, started.pid)
-            self.containers.save(c)
-            code = _exit_code(_wait_forwarding(started, opts))
+            with SignalProxy() as proxy:
+                started = launcher.start(sys, spec)
+                c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
+                c.pid_start = _start_ticks(self.proc_root, started.pid)
+                self.containers.save(c)
+                proxy.attach(started.pid)
+                code = _exit_code(_wait(started, opts))
             oom = code == 137 and bool(cgroup.oom_killed())
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:
@@ -191,26 +193,52 @@ def dry_run_plan(rt: "Runtime", opts: RunOptions) -> list[Step]:
     return plan_for(rt, opts)
 
 
-def _wait_forwarding(started: launcher.Started, opts: RunOptions) -> int | None:
-    """Wait for the container, forwarding the runtime's signals to its PID 1 (as docker's sig-proxy)."""
-    previous = {}
+class SignalProxy:
+    """Forward the runtime's signals to the container's PID 1 (as docker's sig-proxy).
 
-    def forward(signum, _frame):
-        try:
-            os.kill(started.pid, signum)
-        except ProcessLookupError:
-            pass
+    Installed before the container is started, so a signal that arrives while it starts
+    is kept and delivered as soon as its PID is known, instead of killing the runtime.
+    """
 
-    for sig in FORWARDED_SIGNALS:
-        previous[sig] = signal.signal(sig, forward)
-    try:
-        if started.pty_master is not None:
-            from .tty import relay
-            relay(started.pty_master, started.status_fd, interactive=opts.interactive)
-        return launcher.wait_status(started)
-    finally:
-        for sig, handler in previous.items():
+    def __init__(self):
+        self.pid = 0
+        self.pending: list[int] = []
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in FORWARDED_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame):
+        if self.pid:
+            _send(self.pid, signum)
+        else:
+            self.pending.append(signum)
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            _send(pid, signum)
+        self.pending.clear()
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+def _send(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(started: launcher.Started, opts: RunOptions) -> int | None:
+    if started.pty_master is not None:
+        from .tty import relay
+        relay(started.pty_master, started.status_fd, interactive=opts.interactive)
+    return launcher.wait_status(started)
 
 
 def _exit_code(status: int | None) -> int:

@@ -1,0 +1,267 @@
+"""Networks as data: names, bridges and subnets, kept as JSON files under the state root.
+
+A *network* here is what ``docker network create`` makes with the bridge driver: one
+Linux bridge device on the host (a virtual switch, see bridge(8) and the kernel's
+Documentation/networking/bridge.rst), one IPv4 subnet, and a gateway address on the
+bridge itself. Containers are plugged into it with veth pairs (see ``links.py``).
+
+This module only keeps the records; it makes no kernel call and imports no pyroute2::
+
+    <state_root>/networks/<name>.json       one file per network
+    <state_root>/networks/.lock             flock(2) lock for every change (see lock())
+    <state_root>/networks/ipam/<name>.json  addresses handed out (ipam.py)
+    <state_root>/networks/endpoints/<id>.json  one per connected container (endpoint.py)
+
+The default network ``bridge`` (device ``mc0``, subnet 10.88.0.0/16, gateway 10.88.0.1)
+is written the first time it is used. 10.88.0.0/16 comes from RFC 1918's private
+10.0.0.0/8 block (podman uses the same default); change it with the constructor's
+``default_subnet`` or ``$MINICONTAINER_BRIDGE_SUBNET`` before first use. User networks
+get the first free /24 from 10.89.0.0/16 unless a subnet is given, and two networks may
+never overlap: the kernel would not know which bridge to route an address to. Subnets
+already routed on the host (read from /proc/net/route, see proc(5)) are skipped too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import ConflictError, NetworkError, NotFoundError, UsageError
+from ..paths import PROC_ROOT
+
+DEFAULT_NETWORK = "bridge"
+DEFAULT_BRIDGE = "mc0"
+DEFAULT_SUBNET = "10.88.0.0/16"
+USER_POOL = "10.89.0.0/16"      # user networks take /24s from here
+USER_PREFIX = 24
+RESERVED_NAMES = ("none", "host")  # network modes, not networks
+IFNAMSIZ = 15                   # a Linux interface name is at most 15 bytes (+ NUL)
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+_IFNAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
+
+
+@dataclass
+class Network:
+    """One bridge network: what ``network inspect`` prints."""
+
+    name: str
+    bridge: str
+    subnet: str
+    gateway: str
+    created: float = 0.0
+    default: bool = False
+
+    @property
+    def prefix(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bridge_name_for(name: str) -> str:
+    """A stable bridge device name for a user network: ``mcbr-`` + 8 hex digits of its name."""
+    return "mcbr-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def parse_subnet(text: str) -> ipaddress.IPv4Network:
+    """Check a subnet given by a user: IPv4, in CIDR form, room for a gateway and a container."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as err:
+        raise UsageError(f"invalid subnet {text!r}: {str(err).lower()}", op="network create") from None
+    if net.version != 4:
+        raise UsageError(f"only ipv4 subnets are supported, got {text!r}", op="network create")
+    if net.prefixlen > 29:
+        raise UsageError(f"subnet {text} is too small (the largest prefix is /29)", op="network create")
+    return net
+
+
+def host_routes(proc_root: Path = PROC_ROOT) -> list[tuple[str, ipaddress.IPv4Network]]:
+    """The IPv4 destinations the host already routes (except the default route).
+
+    /proc/net/route prints each address as the hex of its 32-bit value in the host's
+    (little-endian) byte order, so ``0000A8C0`` is 192.168.0.0. Returns (device, subnet) pairs.
+    """
+    routes = []
+    try:
+        lines = (proc_root / "net" / "route").read_text().splitlines()[1:]
+    except OSError:
+        return routes
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+        mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+        if int(mask) == 0:
+            continue
+        routes.append((fields[0], ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+    return routes
+
+
+class NetworkStore:
+    """The networks of one state root. Every change happens under :meth:`lock`."""
+
+    def __init__(self, state_root: str | os.PathLike, *, default_subnet: str | None = None,
+                 default_bridge: str = DEFAULT_BRIDGE, proc_root: Path = PROC_ROOT) -> None:
+        self.root = Path(state_root) / "networks"
+        self.default_subnet = default_subnet or os.environ.get("MINICONTAINER_BRIDGE_SUBNET") or DEFAULT_SUBNET
+        self.default_bridge = default_bridge
+        self.proc_root = Path(proc_root)
+
+    # -- the lock ----------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """An exclusive flock(2) on ``networks/.lock``: one writer at a time, across processes.
+
+        flock locks belong to the open file description, so two threads that each open
+        the file also exclude each other; the kernel drops the lock if we crash.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    # -- reading -----------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def _read(self, name: str) -> Network | None:
+        try:
+            data = json.loads(self._path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise NetworkError(f"cannot read network record: {err}", op="network", path=self._path(name)) from err
+        return Network(**data)
+
+    def ls(self) -> list[Network]:
+        """All networks, the default one included once it exists."""
+        if not self.root.is_dir():
+            return []
+        nets = [self._read(p.stem) for p in sorted(self.root.glob("*.json"))]
+        return [n for n in nets if n is not None]
+
+    def inspect(self, name: str) -> Network:
+        """One network by name; :class:`NotFoundError` when there is none."""
+        check_name(name)
+        net = self._read(name)
+        if net is None:
+            if name == DEFAULT_NETWORK:
+                return self.ensure_default()
+            raise NotFoundError(f"no such network: {name}", op="network")
+        return net
+
+    def ensure_default(self) -> Network:
+        """The default network, written on first use."""
+        with self.lock():
+            net = self._read(DEFAULT_NETWORK)
+            if net is None:
+                subnet = parse_subnet(self.default_subnet)
+                net = self._new(DEFAULT_NETWORK, self.default_bridge, subnet, default=True)
+            return net
+
+    # -- changing ----------------------------------------------------------
+    def create(self, name: str, subnet: str | None = None, *, bridge: str | None = None) -> Network:
+        """Record a new bridge network (the bridge device itself appears on first connect)."""
+        check_name(name)
+        if name == DEFAULT_NETWORK or name in RESERVED_NAMES:
+            raise ConflictError(f"network name {name!r} is reserved", op="network create")
+        wanted = parse_subnet(subnet) if subnet is not None else None
+        bridge = bridge or bridge_name_for(name)
+        if not _IFNAME_RE.match(bridge):
+            raise UsageError(f"invalid bridge name {bridge!r} (1-15 of a-z A-Z 0-9 _ . -)", op="network create")
+        with self.lock():
+            if self._read(name) is not None:
+                raise ConflictError(f"network {name} already exists", op="network create")
+            others = self.ls()
+            for other in others:
+                if other.bridge == bridge:
+                    raise ConflictError(f"bridge {bridge} is already used by network {other.name}",
+                                        op="network create")
+            if wanted is not None:
+                for other in others:
+                    if wanted.overlaps(ipaddress.ip_network(other.subnet)):
+                        raise ConflictError(f"subnet {wanted} overlaps network {other.name} ({other.subnet})",
+                                            op="network create")
+                for dev, route in host_routes(self.proc_root):
+                    if wanted.overlaps(route) and dev not in {o.bridge for o in others}:
+                        raise ConflictError(f"subnet {wanted} overlaps the host route {route} on {dev}",
+                                            op="network create")
+            else:
+                wanted = self._free_subnet(others)
+            return self._new(name, bridge, wanted)
+
+    def _free_subnet(self, others: list[Network]) -> ipaddress.IPv4Network:
+        taken = [ipaddress.ip_network(o.subnet) for o in others]
+        taken += [route for _, route in host_routes(self.proc_root)]
+        for candidate in ipaddress.ip_network(USER_POOL).subnets(new_prefix=USER_PREFIX):
+            if not any(candidate.overlaps(t) for t in taken):
+                return candidate
+        raise NetworkError(f"no free /{USER_PREFIX} subnet left in {USER_POOL}", op="network create")
+
+    def _new(self, name: str, bridge: str, subnet: ipaddress.IPv4Network, *, default: bool = False) -> Network:
+        gateway = next(subnet.hosts())
+        net = Network(name=name, bridge=bridge, subnet=str(subnet), gateway=str(gateway),
+                      created=time.time(), default=default)
+        write_json(self._path(name), net.to_dict())
+        return net
+
+    def rm(self, name: str, *, in_use: list[str] | None = None) -> Network:
+        """Forget a user network. Refused for the default one and while containers use it.
+
+        Removing the bridge device is the caller's job (``endpoint.remove_network`` does
+        both); ``in_use`` lets it pass the containers it found.
+        """
+        check_name(name)
+        net = self._read(name)
+        if name == DEFAULT_NETWORK or (net is not None and net.default):
+            raise ConflictError(f"network {name} is the default network and cannot be removed", op="network rm")
+        if in_use:
+            raise ConflictError(f"network {name} is in use by {len(in_use)} container(s): "
+                                f"{', '.join(sorted(in_use))}", op="network rm")
+        if net is None:
+            raise NotFoundError(f"no such network: {name}", op="network rm")
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            pass
+        return net
+
+
+def check_name(name: str) -> None:
+    """A network name: letters, digits, ``_ . -``, at most 64 characters."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise UsageError(f"invalid network name {name!r} (letters, digits, '_', '.', '-'; at most 64)",
+                         op="network")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a small JSON record atomically: a temporary file, fsync, then rename(2)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise NetworkError(f"cannot write: {err.strerror.lower() if err.strerror else err}",
+                           op="write", path=path) from err
