@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def execute(args) -> int:
     from ..runtime import RunOptions, Runtime
-    from ..runtime.explain import format_steps
+    from ..runtime.explain import aliases_for, format_steps
 
     opts = RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
                       workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
@@ -38,16 +38,17 @@ def execute(args) -> int:
     if args.dry_run:
         from ..kernel import RecordingSyscalls
         rt = Runtime(args.root, RecordingSyscalls())
-        print(format_steps(rt.explain_plan(opts)))
+        from ..runtime.explain import DRY_RUN_ID
+        print(format_steps(rt.explain_plan(opts), aliases_for(rt, DRY_RUN_ID)))
         return 0
     rt = Runtime(args.root)
     try:
         result = rt.run(opts)
     except MiniContainerError as err:
         if args.explain and getattr(err, "steps", None):
-            print(format_steps(err.steps), file=sys.stderr)
+            print(format_steps(err.steps, aliases_for(rt, getattr(err, "container_id", None))), file=sys.stderr)
         raise
     if args.explain:
         sys.stdout.flush()
-        print(format_steps(result.steps), file=sys.stderr)
+        print(format_steps(result.steps, aliases_for(rt, result.container.id)), file=sys.stderr)
     return result.exit_code

@@ -23,7 +23,7 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
     """Record the steps ``rt.run(opts)`` would take, touching nothing."""
     from . import launcher
     opts.validate()
-    sys = RecordingSyscalls()
+    sys = rt._sys if isinstance(rt._sys, RecordingSyscalls) else RecordingSyscalls()
     image = _image_or_placeholder(rt, opts.image)
     c = Container(id=DRY_RUN_ID, name=opts.name or "dry-run", image=opts.image, image_id=image.id,
                   command=command_for(image.config, opts.command), created=0.0,
@@ -56,19 +56,42 @@ def _image_or_placeholder(rt, ref: str):
         return SimpleNamespace(id=f"<{ref}>", config={"Cmd": ["sh"]}, layer_dirs=[layer])
 
 
-def format_steps(steps: list[Step], width: int = 100) -> str:
+def aliases_for(rt, container_id: str | None) -> dict[str, str]:
+    """Short names for the long paths that fill the steps (shown as a legend above them)."""
+    out = {}
+    if container_id:
+        out[str(rt.containers.dir / container_id)] = "$CTR"
+        out[container_id] = "$ID"
+    out[str(rt.root / "images" / "layers")] = "$LAYERS"
+    out[str(rt.cgroup_root)] = "$CGROUP"
+    return out
+
+
+def shorten(text: str, aliases: dict[str, str]) -> str:
+    for long in sorted(aliases, key=len, reverse=True):
+        text = text.replace(long, aliases[long])
+    return text
+
+
+def format_steps(steps: list[Step], aliases: dict[str, str] | None = None, width: int = 110) -> str:
     """Number the steps, one per line, each followed by its reason."""
-    lines = []
+    aliases = aliases or {}
+    lines = [f"{short} = {long}" for long, short in sorted(aliases.items(), key=lambda kv: kv[1])
+             if any(long in s.args or long in s.why for s in steps)]
+    if lines:
+        lines.append("")
     for n, step in enumerate(steps, 1):
-        args = step.args if len(step.args) <= width else step.args[: width - 3] + "..."
+        args = shorten(step.args, aliases)
+        args = args if len(args) <= width else args[: width - 3] + "..."
         lines.append(f"{n:>3}  {step.where:<9} {step.call}({args})")
-        lines.append(f"{'':>15}{'# ' + step.why}")
+        lines.append(f"{'':>15}# {shorten(step.why, aliases)}")
         if step.error:
             lines.append(f"{'':>15}! failed: {step.error}")
     return "\n".join(lines)
 
 
-def as_rows(steps: list[Step]) -> list[dict]:
+def as_rows(steps: list[Step], aliases: dict[str, str] | None = None) -> list[dict]:
     """Steps as dictionaries (for a notebook table)."""
-    return [{"#": n, "process": s.where, "call": s.call, "arguments": s.args, "why": s.why}
-            for n, s in enumerate(steps, 1)]
+    aliases = aliases or {}
+    return [{"#": n, "process": s.where, "call": s.call, "arguments": shorten(s.args, aliases),
+             "why": shorten(s.why, aliases)} for n, s in enumerate(steps, 1)]

@@ -137,6 +137,7 @@ class Runtime:
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:
             code = err.exit_code
+            err.container_id = c.id
             if not getattr(err, "steps", None):
                 err.steps = list(sys.steps)
             raise
