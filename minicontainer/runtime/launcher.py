@@ -53,6 +53,7 @@ class LaunchSpec:
     interactive: bool = False
     init: bool = False
     die_with_runtime: bool = True
+    stdio: dict[int, int] = field(default_factory=dict)   # 0/1/2 -> a descriptor of the runtime's
 
 
 @dataclass
@@ -310,7 +311,10 @@ def _prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None, dry_run: 
             os.dup2(slave, fd)
         if slave > 2:
             os.close(slave)
-    elif not spec.interactive:
+        return
+    for target, source in spec.stdio.items():
+        os.dup2(source, target)
+    if not spec.interactive and 0 not in spec.stdio:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)

@@ -32,6 +32,8 @@ class RunResult:
     container: Container | None
     steps: list[Step] = field(default_factory=list)
     oom_killed: bool = False
+    stdout: str | None = None        # filled in by run_captured()
+    stderr: str | None = None
 
 
 class Runtime:
@@ -114,8 +116,14 @@ class Runtime:
         self.containers.save(c)
         return c, image
 
-    def run(self, opts: RunOptions) -> RunResult:
-        """Create and start a container, wait for it, clean up; return its exit code."""
+    def run(self, opts: RunOptions, *, stdin=None, stdout=None, stderr=None) -> RunResult:
+        """Create and start a container, wait for it, clean up; return its exit code.
+
+        The container's standard streams are the caller's own, unless files (or
+        descriptors) are given for them.
+        """
+        stdio = {fd: (f if isinstance(f, int) else f.fileno())
+                 for fd, f in ((0, stdin), (1, stdout), (2, stderr)) if f is not None}
         c, image = self.create(opts)
         sys = self.sys
         cgroup, code, oom = None, 125, False
@@ -126,6 +134,7 @@ class Runtime:
                 cgroup.apply(opts.limits)
             binds = self._etc_files(c, c.config["hostname"])
             spec = self._launch_spec(c, image, opts, binds, [str(p) for p in cgroup.procs_files()])
+            spec.stdio = stdio
             with SignalProxy() as proxy:
                 started = launcher.start(sys, spec)
                 c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
@@ -143,6 +152,22 @@ class Runtime:
             raise
         finally:
             self._finish(c, cgroup, code, opts.rm, oom)
+
+    def run_captured(self, opts: RunOptions, stdin: str | None = None) -> RunResult:
+        """Run and collect the container's output as text (what a notebook cell wants)."""
+        import tempfile
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                tempfile.TemporaryFile() as inp:
+            if stdin is not None:
+                inp.write(stdin.encode())
+                inp.seek(0)
+                opts.interactive = True
+            result = self.run(opts, stdin=inp, stdout=out, stderr=err)
+            out.seek(0)
+            err.seek(0)
+            result.stdout = out.read().decode(errors="replace")
+            result.stderr = err.read().decode(errors="replace")
+            return result
 
     def _finish(self, c: Container, cgroup, code: int, rm: bool, oom: bool) -> None:
         """Whatever happened: no process, cgroup or (with ``rm``) file of the container remains."""
