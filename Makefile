@@ -40,6 +40,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 guest: venv
+	@$(PY) -m minicontainer.monitor
+
 	@$(VENV)/bin/vmcompare fetch-kernel --quiet
 
 dirs:

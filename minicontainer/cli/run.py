@@ -9,6 +9,7 @@ from ..errors import MiniContainerError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background and print the container ID")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE",
@@ -32,7 +33,7 @@ def execute(args) -> int:
 
     opts = RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
                       workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
-                      tty=args.tty, rm=args.rm, init=args.init, network=args.network)
+                      tty=args.tty, rm=args.rm, init=args.init, network=args.network, detach=args.detach)
     if args.dry_run and not args.explain:
         raise MiniContainerError("--dry-run only goes with --explain", op="run")
     if args.dry_run:
@@ -51,4 +52,6 @@ def execute(args) -> int:
     if args.explain:
         sys.stdout.flush()
         print(format_steps(result.steps, aliases_for(rt, result.container.id)), file=sys.stderr)
+    if args.detach:
+        print(result.container.id)
     return result.exit_code

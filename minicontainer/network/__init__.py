@@ -32,6 +32,13 @@ API::
     network.NetworkStore(state_root)               # create(name, subnet=None) / ls() /
                                                    # inspect(name); network.remove_network()
 
+``connect`` also takes ``syscalls=`` (a minicontainer.kernel.Syscalls: the setns into the
+container's netns and the bridge's forwarding sysctl go through it; default: the real
+kernel), ``proc_root=`` (default minicontainer.paths.PROC_ROOT) and ``store=``.
+Records live in <state_root>/networks/ (networks, ipam/, endpoints/<container_id>.json).
+Bridges are created with net.ipv4.conf.<bridge>.forwarding=0 (isolation between
+networks); there is no outbound NAT.
+
 For none and host, ``connect`` only writes the two files and returns an Endpoint without
 an address (``-p`` is refused with a UsageError). Every error is a MiniContainerError
 (NetworkError, UsageError, NotFoundError, ConflictError) and bad input leaves nothing

@@ -125,12 +125,19 @@ def endpoints(store: NetworkStore) -> list[Endpoint]:
 
 
 def process_start(pid: int, proc_root: Path = PROC_ROOT) -> str | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks); None if there is no such process."""
+    """Field 22 of /proc/PID/stat (start time in clock ticks); None if there is no such process.
+
+    A zombie (state Z or X) counts as gone: it has exited, its namespaces are released.
+    The command name in field 2 may hold spaces and parentheses, so we split after the last ')'.
+    """
     try:
         stat = (Path(proc_root) / str(pid) / "stat").read_text()
     except OSError:
         return None
-    return stat[stat.rfind(")") + 2:].split()[19]
+    fields = stat[stat.rfind(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def is_alive(ep: Endpoint, proc_root: Path = PROC_ROOT) -> bool:

@@ -98,7 +98,7 @@ def parse_publish(spec: str) -> PortMapping:
             host_ip = _host_ip(parts[0], spec) if parts[0] else DEFAULT_HOST_IP
             host_port, container_port = parts[1], parts[2]
         else:
-            raise UsageError(f"invalid port mapping {spec!r} (expected [HOSTIP:]HOSTPORT:CONTAINERPORT)",
+            raise UsageError(f"invalid port mapping {spec!r} (expected [hostip:]hostport:containerport)",
                              op="publish")
     if not container_port:
         raise UsageError(f"missing container port in {spec!r}", op="publish")

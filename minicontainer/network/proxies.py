@@ -66,7 +66,8 @@ def is_proxy_of(pid: int, container_id: str, proc_root: Path = PROC_ROOT) -> boo
 
 def stop(pid: int, container_id: str, proc_root: Path = PROC_ROOT, timeout: float = 2.0) -> bool:
     """SIGTERM our proxy (then SIGKILL if it lingers); False if it was already gone."""
-    if not is_proxy_of(pid, container_id, proc_root):
+    mine = pid in _CHILDREN and _CHILDREN[pid].poll() is None   # started by us and not yet reaped
+    if not mine and not is_proxy_of(pid, container_id, proc_root):
         _reap(pid)
         return False
     try:
@@ -76,7 +77,10 @@ def stop(pid: int, container_id: str, proc_root: Path = PROC_ROOT, timeout: floa
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _reap(pid) or not _alive(pid, proc_root):
+        if _reap(pid):
+            return True
+        if not _alive(pid, proc_root):   # exited; collect it if it is our child (no zombie left)
+            _reap(pid, block=True)
             return True
         time.sleep(0.01)
     try:

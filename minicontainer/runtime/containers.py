@@ -42,6 +42,7 @@ class Container:
     status: str = Status.CREATED.value
     pid: int = 0
     pid_start: int = 0              # the process's start time in clock ticks, to detect PID reuse
+    monitor_pid: int = 0
     exit_code: int | None = None
     oom_killed: bool = False
     started_at: float = 0.0

@@ -28,7 +28,9 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
     c = Container(id=DRY_RUN_ID, name=opts.name or "dry-run", image=opts.image, image_id=image.id,
                   command=command_for(image.config, opts.command), created=0.0,
                   config={"workdir": opts.workdir or image.config.get("WorkingDir") or "/",
-                          "hostname": opts.hostname or DRY_RUN_ID[:12]},
+                          "hostname": opts.hostname or DRY_RUN_ID[:12], "env": list(opts.env),
+                          "tty": opts.tty, "interactive": opts.interactive, "init": opts.init,
+                          "limits": opts.limits.to_dict() if opts.limits is not None else None},
                   dir=rt.containers.dir / DRY_RUN_ID)
     procs: list[str] = []
     try:
@@ -40,7 +42,7 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
     except (MiniContainerError, OSError):
         pass  # no cgroup filesystem to read here (not Linux?): the plan goes on without cgroup steps
     binds = {inside: str(c.dir / os.path.basename(inside)) for inside in ("/etc/hosts", "/etc/hostname")}
-    spec = rt._launch_spec(c, image, opts, binds, procs)
+    spec = rt._launch_spec(c, image, binds, procs)
     try:
         launcher.start(sys, spec, dry_run=True)
     except DryRunFinished:

@@ -7,13 +7,15 @@
           └──────── channel: steps, the container's PID, its pty, "ready" ◀───────┘
 
 * The **runtime** creates the cgroup, forks the monitor and then only waits and relays.
-* The **monitor** joins the cgroup, unshares the namespaces (unshare(2)) and forks: its
-  child is born in the new PID namespace as PID 1. The monitor stays in the host's PID
-  namespace to wait for it (a process can only wait for its own children) and writes
-  the exit status to a pipe. It is the smallest part of a "container shim".
-* The **container** process builds its root filesystem (:mod:`minicontainer.rootfs`),
-  sets the hostname, brings up loopback, says "ready", waits for "go" (the runtime
-  may still have to wire its network), then execve(2)s the command.
+* The **monitor** unshares a PID namespace (unshare(2)) and forks: its child is born in
+  it as PID 1. The monitor itself stays in every host namespace and outside the
+  container's cgroup, so that it can wait for PID 1 (a process can only wait for its
+  own children), keep the logs and report the exit status, and is never frozen, limited
+  or killed with the container. It is the smallest part of a "container shim".
+* The **container** process joins its cgroup, unshares the other namespaces (mount, UTS,
+  IPC, network, cgroup), builds its root filesystem (:mod:`minicontainer.rootfs`), sets
+  the hostname, brings up loopback, says "ready", waits for "go" (the runtime may still
+  have to wire its network), then execve(2)s the command.
 
 Kernel calls go through the ``Syscalls`` object, which also records each step; in a dry
 run (``RecordingSyscalls``) ``fork`` returns 0, so the plan walks the runtime's,
@@ -25,12 +27,14 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 
 from .. import rootfs
 from ..errors import ExecError, KernelError, MiniContainerError
 from ..kernel import DryRunFinished, Step, Syscalls
 from ..kernel import constants as C
+from ..monitor import DetachSpec, hand_over
 from ..namespaces import clone_flags, describe
 from .channel import Channel
 from .init import run_as_init  # imported now: after pivot_root no module file of ours is reachable
@@ -54,11 +58,13 @@ class LaunchSpec:
     init: bool = False
     die_with_runtime: bool = True
     stdio: dict[int, int] = field(default_factory=dict)   # 0/1/2 -> a descriptor of the runtime's
+    detach: DetachSpec | None = None   # run -d: the monitor outlives the runtime and keeps the logs
+    pty_socket: socket.socket | None = None  # run -d -t: where PID 1 sends its terminal's master side
 
 
 @dataclass
 class Started:
-    monitor_pid: int
+    monitor_pid: int         # the runtime's child (foreground), or the detached monitor
     pid: int                 # the container's PID 1, as the host numbers it
     status_fd: int           # the monitor writes the wait status here
     pty_master: int | None
@@ -95,6 +101,11 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
     except BaseException:
         parent.close(); child.close(); os.close(status_r); os.close(status_w)
         raise
+    if monitor == 0 and spec.detach is not None and not dry_run:
+        # run -d: fork once more and let the middle process exit, so that the monitor is
+        # re-parented to init and outlives the runtime without ever becoming its zombie
+        if os.fork() != 0:
+            os._exit(0)
     if monitor == 0:
         if dry_run:  # the plan walks on as the monitor would, and ends in DryRunFinished
             try:
@@ -109,6 +120,8 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
         _monitor(sys, spec, child, status_w, dry_run)  # never returns
     child.close()
     os.close(status_w)
+    if spec.detach is not None:
+        os.waitpid(monitor, 0)  # the middle process, gone at once
     try:
         return _await_exec(sys, spec, parent, monitor, status_r, on_ready)
     except BaseException:
@@ -136,6 +149,7 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
                 steps.append(step)
         elif kind == "pid":
             pid = msg["pid"]
+            monitor = msg.get("monitor", monitor)
         elif kind == "pty":
             pty_master = fds[0]
         elif kind == "ready":
@@ -151,12 +165,14 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
             failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
                        else MiniContainerError(msg["message"], op=msg.get("op") or None))
     if failure is not None or pid == 0:
-        _reap(monitor, status_r)
+        if spec.detach is None:
+            _reap(monitor, status_r)
         if pty_master is not None:
             os.close(pty_master)
         if failure is None:
             failure = MiniContainerError("the container process exited before starting its command", op="start")
         failure.steps = steps
+        failure.pid_known = pid != 0
         raise failure
     return Started(monitor_pid=monitor, pid=pid, status_fd=status_r, pty_master=pty_master, steps=steps)
 
@@ -207,18 +223,38 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
         if spec.die_with_runtime:
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
                       label="PR_SET_PDEATHSIG")
-        for procs in spec.cgroup_procs:
-            sys.write_file(procs, "0", "join the container's cgroup (0 means: this process)")
-        flags = clone_flags(spec.namespaces)
-        sys.unshare(flags, describe(spec.namespaces))
+        sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
+                    "outside, in the host's mount, network and cgroup namespaces")
+        out_r = err_r = -1
+        pty_socks = None
+        if spec.detach is not None and not dry_run:
+            if spec.tty:
+                pty_socks = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            else:
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                spec.stdio = {1: out_w, 2: err_w}
         pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container")
         if pid == 0:
             if not dry_run:
                 os.close(status_w)
+                if pty_socks:
+                    pty_socks[0].close()
+                    spec.pty_socket = pty_socks[1]
             _container(sys, spec, chan, dry_run)  # never returns
-        chan.send({"type": "pid", "pid": pid})
+        chan.send({"type": "pid", "pid": pid, "monitor": os.getpid()})
         chan.close()
         sys.on_step = None
+        if spec.detach is not None:
+            os.close(status_w)
+            for fd in spec.stdio.values():
+                os.close(fd)
+            if pty_socks:
+                pty_socks[1].close()
+                _msg, fds, _f, _a = socket.recv_fds(pty_socks[0], 16, 1)
+                out_r = fds[0] if fds else -1
+                pty_socks[0].close()
+            hand_over(spec.detach, pid, out_r, err_r)  # never returns
         while True:
             try:
                 _, status = os.waitpid(pid, 0)
@@ -255,6 +291,10 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
     try:
         sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
                   label="PR_SET_PDEATHSIG")
+        for procs in spec.cgroup_procs:
+            sys.write_file(procs, "0", "join the container's cgroup (0 means: this process)")
+        kinds = tuple(k for k in spec.namespaces if k != "pid")
+        sys.unshare(clone_flags(kinds), describe(kinds))
         rootfs.assemble(sys, spec.plan)
         if "uts" in spec.namespaces:
             sys.sethostname(spec.hostname, "the hostname seen inside the container")
@@ -263,7 +303,10 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
         slave = None
         if spec.tty and not dry_run:
             master, slave = os.openpty()  # from the container's own devpts instance
-            if not dry_run:
+            if spec.pty_socket is not None:  # detached: the monitor logs the terminal's output
+                socket.send_fds(spec.pty_socket, [b"pty"], [master])
+                spec.pty_socket.close()
+            else:
                 chan.send({"type": "pty"}, [master])
             os.close(master)
         if not dry_run:

@@ -86,62 +86,95 @@ class Runtime:
             binds[inside] = str(host_file)
         return binds
 
-    def _launch_spec(self, c: Container, image, opts: RunOptions, binds: dict, procs: list[str]):
+    def _launch_spec(self, c: Container, image, binds: dict, procs: list[str]) -> launcher.LaunchSpec:
+        cfg = c.config
         env = image_env(image.config)
         env.setdefault("PATH", launcher.DEFAULT_PATH)
-        env["HOSTNAME"] = c.config["hostname"]
-        if opts.tty:
+        env["HOSTNAME"] = cfg["hostname"]
+        if cfg.get("tty"):
             env.setdefault("TERM", "xterm")
-        env.update(parse_env(opts.env))
+        env.update(parse_env(cfg.get("env", [])))
         env.setdefault("HOME", "/root")
         plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
                           work=str(c.work_dir), merged=str(c.merged_dir), binds=binds)
-        return launcher.LaunchSpec(argv=c.command, env=env, workdir=c.config["workdir"],
-                                   hostname=c.config["hostname"], plan=plan, namespaces=DEFAULT_KINDS,
-                                   cgroup_procs=procs, tty=opts.tty, interactive=opts.interactive,
-                                   init=opts.init)
+        return launcher.LaunchSpec(argv=c.command, env=env, workdir=cfg["workdir"], hostname=cfg["hostname"],
+                                   plan=plan, namespaces=DEFAULT_KINDS, cgroup_procs=procs,
+                                   tty=bool(cfg.get("tty")), interactive=bool(cfg.get("interactive")),
+                                   init=bool(cfg.get("init")))
+
+    def _limits(self, c: Container):
+        if not c.config.get("limits"):
+            return None
+        from ..cgroups import Limits
+        return Limits(**c.config["limits"])
 
     # -- public API ------------------------------------------------------------
-    def create(self, opts: RunOptions) -> tuple[Container, object]:
+    def create(self, opts: RunOptions) -> Container:
         """Check the options, resolve the image and record a new container (status ``created``)."""
         opts.validate()
         image = self.resolve_image(opts.image)
         argv = command_for(image.config, opts.command)
-        config = {"env": opts.env, "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
+        limits = opts.limits.to_dict() if opts.limits is not None and not opts.limits.is_empty() else None
+        config = {"env": list(opts.env), "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
                   "tty": opts.tty, "interactive": opts.interactive, "init": opts.init, "rm": opts.rm,
-                  "network": opts.network}
+                  "network": opts.network, "limits": limits,
+                  "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
         c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
                                    config=config)
         c.config["hostname"] = opts.hostname or c.short_id
         self.containers.save(c)
-        return c, image
+        return c
 
     def run(self, opts: RunOptions, *, stdin=None, stdout=None, stderr=None) -> RunResult:
-        """Create and start a container, wait for it, clean up; return its exit code.
+        """Create and start a container; unless detached, wait for it and clean up.
 
         The container's standard streams are the caller's own, unless files (or
         descriptors) are given for them.
         """
+        c = self.create(opts)
+        return self.start(c.id, attach=not opts.detach, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def start(self, ref: str, *, attach: bool = False, stdin=None, stdout=None, stderr=None) -> RunResult:
+        """Start a created or exited container: in the background, or attached until it exits."""
+        c = self.containers.get(ref)
+        image = self.images().resolve(c.image_id)
         stdio = {fd: (f if isinstance(f, int) else f.fileno())
                  for fd, f in ((0, stdin), (1, stdout), (2, stderr)) if f is not None}
-        c, image = self.create(opts)
+        with self.containers.lock(c):
+            c = self.containers.load(c.id)
+            require(self.refresh(c).state, "start", c.name)
+            for stale in ("exit", "exit.tmp"):
+                (c.dir / stale).unlink(missing_ok=True)
+            if not attach:
+                return self._detached(c, image)
+        return self._attached(c, image, stdio)
+
+    def _prepare(self, c: Container, image, sys: Syscalls):
+        cgroup = self._cgroup(c.id, sys)
+        cgroup.create()
+        limits = self._limits(c)
+        if limits is not None:
+            cgroup.apply(limits)
+        binds = self._etc_files(c, c.config["hostname"])
+        return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
+
+    def _mark_running(self, c: Container, started: launcher.Started) -> None:
+        c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
+        c.monitor_pid, c.exit_code, c.oom_killed = started.monitor_pid, None, False
+        c.pid_start = _start_ticks(self.proc_root, started.pid)
+        self.containers.save(c)
+
+    def _attached(self, c: Container, image, stdio: dict[int, int]) -> RunResult:
         sys = self.sys
         cgroup, code, oom = None, 125, False
         try:
-            cgroup = self._cgroup(c.id, sys)
-            cgroup.create()
-            if opts.limits is not None:
-                cgroup.apply(opts.limits)
-            binds = self._etc_files(c, c.config["hostname"])
-            spec = self._launch_spec(c, image, opts, binds, [str(p) for p in cgroup.procs_files()])
+            cgroup, spec = self._prepare(c, image, sys)
             spec.stdio = stdio
             with SignalProxy() as proxy:
                 started = launcher.start(sys, spec)
-                c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
-                c.pid_start = _start_ticks(self.proc_root, started.pid)
-                self.containers.save(c)
+                self._mark_running(c, started)
                 proxy.attach(started.pid)
-                code = _exit_code(_wait(started, opts))
+                code = _exit_code(_wait(started, bool(c.config.get("interactive"))))
             oom = code == 137 and bool(cgroup.oom_killed())
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:
@@ -151,7 +184,37 @@ class Runtime:
                 err.steps = list(sys.steps)
             raise
         finally:
-            self._finish(c, cgroup, code, opts.rm, oom)
+            self._finish(c, cgroup, code, bool(c.config.get("rm")), oom)
+
+    def _detached(self, c: Container, image) -> RunResult:
+        """Start with a monitor that outlives us; it records the exit through the reaper."""
+        from ..monitor import DetachSpec, binary
+        sys = self.sys
+        cgroup = None
+        try:
+            cgroup, spec = self._prepare(c, image, sys)
+            spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
+                                     cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
+            started = launcher.start(sys, spec)
+        except MiniContainerError as err:
+            err.container_id = c.id
+            if getattr(err, "pid_known", False):
+                self._await_reaper(c)  # the monitor owns the container now: its reaper records the failure
+                raise
+            self._finish(c, cgroup, err.exit_code, bool(c.config.get("rm")), False)
+            raise
+        self._mark_running(c, started)
+        return RunResult(exit_code=0, container=c, steps=started.steps)
+
+    def _await_reaper(self, c: Container, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.containers.load(c.id).state is not Status.RUNNING:
+                    return
+            except MiniContainerError:
+                return  # removed (--rm)
+            time.sleep(0.02)
 
     def run_captured(self, opts: RunOptions, stdin: str | None = None) -> RunResult:
         """Run and collect the container's output as text (what a notebook cell wants)."""
@@ -204,9 +267,20 @@ class Runtime:
         return c
 
     def refresh(self, c: Container) -> Container:
-        """Tell the truth about a container whose process may have vanished."""
-        if c.state in (Status.RUNNING, Status.PAUSED) and not _alive(self.proc_root, c.pid, c.pid_start):
-            c.status = Status.DEAD.value
+        """Tell the truth about a container whose process may have vanished.
+
+        The monitor writes the exit status before its reaper records it: in between, the
+        container is shown as exited already. A container whose process is gone with no
+        status written lost its monitor (killed along with it): it is ``dead``.
+        """
+        if c.state in (Status.RUNNING, Status.PAUSED):
+            from ..monitor import read_exit
+            status = read_exit(c.dir / "exit")
+            if status is not None:
+                c.status, c.exit_code, c.pid = Status.EXITED.value, _exit_code(status), 0
+                c.finished_at = c.finished_at or (c.dir / "exit").stat().st_mtime
+            elif not _alive(self.proc_root, c.pid, c.pid_start):
+                c.status = Status.DEAD.value
         return c
 
     def explain_plan(self, opts: RunOptions) -> list[Step]:
@@ -260,10 +334,15 @@ def _send(pid: int, signum: int) -> None:
         pass
 
 
-def _wait(started: launcher.Started, opts: RunOptions) -> int | None:
+def reaper_argv(root: Path, cid: str) -> list[str]:
+    import sys
+    return [sys.executable, "-m", "minicontainer.runtime.reaper", str(root), cid]
+
+
+def _wait(started: launcher.Started, interactive: bool) -> int | None:
     if started.pty_master is not None:
         from .tty import relay
-        relay(started.pty_master, started.status_fd, interactive=opts.interactive)
+        relay(started.pty_master, started.status_fd, interactive=interactive)
     return launcher.wait_status(started)
 
 

@@ -1,0 +1,53 @@
+"""Record a detached container's exit: run by its monitor once PID 1 has exited.
+
+``python -m minicontainer.runtime.reaper ROOT ID`` reads the wait status the monitor
+wrote to ``<container>/exit``, asks the cgroup whether the kernel's OOM killer acted,
+removes the cgroup, and saves the new state (or removes the container, for ``--rm``).
+It takes the container's lock, so it never races a command that is changing it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..errors import MiniContainerError
+from ..monitor import read_exit
+from .runner import Runtime, _exit_code
+from .state import Status
+
+
+def reap(root: str, cid: str) -> int:
+    rt = Runtime(root)
+    try:
+        c = rt.containers.load(cid)
+    except MiniContainerError:
+        return 0  # removed meanwhile (rm -f)
+    with rt.containers.lock(c):
+        try:
+            c = rt.containers.load(cid)
+        except MiniContainerError:
+            return 0
+        code = _exit_code(read_exit(c.dir / "exit"))
+        cgroup = rt._cgroup(c.id, rt.sys)
+        oom = False
+        try:
+            oom = code == 137 and bool(cgroup.oom_killed())
+            cgroup.remove()
+        except MiniContainerError:
+            pass
+        if c.config.get("rm"):
+            rm = True
+        else:
+            rm = False
+            c.status, c.exit_code, c.oom_killed = Status.EXITED.value, code, oom
+            c.pid, c.monitor_pid, c.finished_at = 0, 0, time.time()
+            rt.containers.save(c)
+    if rm:
+        rt.containers.remove(c)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(reap(sys.argv[1], sys.argv[2]))
