@@ -21,10 +21,12 @@ def mounts_under(root: Path, proc_root: Path = paths.PROC_ROOT) -> list[str]:
 
 
 def minicontainer_cgroups(cgroup_root: Path = paths.CGROUP_ROOT) -> list[str]:
+    """Container cgroups: ``.../minicontainer/<64 hex digits>`` in any hierarchy."""
     found = []
     for dirpath, dirnames, _ in os.walk(cgroup_root):
         if os.path.basename(dirpath) == "minicontainer":
-            found.append(dirpath)
+            found += [os.path.join(dirpath, d) for d in dirnames if len(d) == 64 and all(
+                ch in "0123456789abcdef" for ch in d)]
             dirnames[:] = []
     return sorted(found)
 

@@ -94,3 +94,76 @@ def execute_rm(args) -> int:
             print(f"minicontainer: {err}", file=sys.stderr)
             code = 1
     return code
+
+
+def add_inspect_arguments(p) -> None:
+    p.add_argument("--type", choices=["container", "image"], help="only look for this kind of object")
+    p.add_argument("objects", nargs="+", metavar="NAME|ID")
+
+
+def execute_inspect(args) -> int:
+    """Containers first, then images, as ``docker inspect`` resolves names."""
+    import sys
+    from ..errors import NotFoundError
+    from ..images.store import ImageStore
+    from ..runtime.inspect import container_json
+    from .images import image_json
+    rt = runtime.Runtime(args.root)
+    out, code = [], 0
+    for ref in args.objects:
+        try:
+            if args.type != "image":
+                try:
+                    out.append(container_json(rt.refresh(rt.containers.get(ref))))
+                    continue
+                except NotFoundError:
+                    if args.type == "container":
+                        raise
+            out.append(image_json(ImageStore(rt.root).resolve(ref)))
+        except MiniContainerError as err:
+            print(f"minicontainer: no such object: {ref}" if isinstance(err, NotFoundError) else
+                  f"minicontainer: {err}", file=sys.stderr)
+            code = 1
+    print(json.dumps(out, indent=4))
+    return code
+
+
+def add_logs_arguments(p) -> None:
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the container exits")
+    p.add_argument("-n", "--tail", default="all", help="number of lines from the end (default all)")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show each line's time")
+    p.add_argument("--since", help="only lines since a time (RFC 3339) or a duration ago (10s, 5m, 1h)")
+    p.add_argument("container")
+
+
+def execute_logs(args) -> int:
+    import sys
+    from ..runtime.logs import follow, parse_since, read_log
+    rt = runtime.Runtime(args.root)
+    c = rt.containers.get(args.container)
+    since = parse_since(args.since) if args.since else None
+    if args.tail != "all" and not str(args.tail).isdigit():
+        raise MiniContainerError(f"invalid --tail value {args.tail!r}", op="logs")
+    tail = None if args.tail == "all" else int(args.tail)
+    records = follow(rt, c, since=since, tail=tail) if args.follow else read_log(c.dir, since=since, tail=tail)
+    for rec in records:
+        stream = sys.stdout if rec["stream"] == "stdout" else sys.stderr
+        stream.write((rec["time"] + " " if args.timestamps else "") + rec["log"])
+        stream.flush()
+    return 0
+
+
+def add_top_arguments(p) -> None:
+    p.add_argument("container")
+
+
+def execute_top(args) -> int:
+    from ..runtime.top import processes
+    rt = runtime.Runtime(args.root)
+    rows = processes(rt, args.container)
+    table = [("UID", "PID", "PPID", "STIME", "CMD")] + [tuple(str(r[k]) for k in ("uid", "pid", "ppid", "stime", "cmd"))
+                                                         for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    for r in table:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0

@@ -19,21 +19,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep standard input open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("--init", action="store_true", help="run a minimal init as PID 1 that reaps and forwards signals")
-    p.add_argument("--network", default="none", choices=["none"],
-                   help="network mode (none: a private network namespace with loopback only)")
+    p.add_argument("--network", "--net", default="bridge", metavar="MODE",
+                   help="bridge (default), none (loopback only), host (share the host's), or a network's name")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port to a free host port")
     p.add_argument("--explain", action="store_true", help="print every kernel step taken, and why")
     p.add_argument("--dry-run", action="store_true", help="with --explain: print the plan without running it")
     p.add_argument("image", help="image name[:tag] or ID")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments (default: the image's)")
 
 
+def options_from(args):
+    """RunOptions from the parsed flags (shared by ``run`` and ``create``)."""
+    from ..runtime import RunOptions
+    return RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
+                      workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
+                      tty=args.tty, rm=args.rm, init=args.init, network=args.network,
+                      detach=getattr(args, "detach", False), publish=args.publish, publish_all=args.publish_all)
+
+
 def execute(args) -> int:
     from ..runtime import RunOptions, Runtime
     from ..runtime.explain import aliases_for, format_steps
 
-    opts = RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
-                      workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
-                      tty=args.tty, rm=args.rm, init=args.init, network=args.network, detach=args.detach)
+    opts = options_from(args)
     if args.dry_run and not args.explain:
         raise MiniContainerError("--dry-run only goes with --explain", op="run")
     if args.dry_run:

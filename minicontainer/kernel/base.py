@@ -156,6 +156,11 @@ class Syscalls:
         """kill(2): send signal ``sig`` to process ``pid`` (e.g. SIGKILL to what is left in a cgroup)."""
         return self._run("kill", f"{pid}, {sig}", why, lambda: self._sys_kill(pid, sig))
 
+    def switch_user(self, uid: int, gid: int, groups: Sequence[int], why: str) -> None:
+        """setgroups(2), setgid(2), setuid(2), in that order (after setuid we could not change the rest)."""
+        return self._run("setuid", f"uid={uid} gid={gid} groups={list(groups)}", why,
+                         lambda: self._sys_switch_user(uid, gid, groups))
+
     def execve(self, path: str, argv: Sequence[str], env: dict[str, str], why: str) -> None:
         """execve(2): replace this process's program; on success it never returns."""
         return self._run("execve", f"{path}, {list(argv)!r}", why, lambda: self._sys_execve(path, argv, env))
@@ -180,4 +185,5 @@ class Syscalls:
     def _sys_link_up(self, ifname): raise NotImplementedError
     def _sys_setsid_ctty(self, fd): raise NotImplementedError
     def _sys_kill(self, pid, sig): raise NotImplementedError
+    def _sys_switch_user(self, uid, gid, groups): raise NotImplementedError
     def _sys_execve(self, path, argv, env): raise NotImplementedError

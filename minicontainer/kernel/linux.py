@@ -143,6 +143,13 @@ class LinuxSyscalls(Syscalls):
     def _sys_kill(self, pid, sig):
         self._os("kill", str(pid), os.kill, pid, sig)
 
+    def _sys_switch_user(self, uid, gid, groups):
+        def switch():
+            os.setgroups(list(groups))
+            os.setgid(gid)
+            os.setuid(uid)
+        self._os("setuid", None, switch)
+
     def _sys_execve(self, path, argv, env):
         try:
             os.execve(path, list(argv), env)

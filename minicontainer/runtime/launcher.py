@@ -228,6 +228,12 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
         out_r = err_r = -1
         pty_socks = None
         if spec.detach is not None and not dry_run:
+            # a daemon keeps none of the caller's streams open (else a caller reading our output
+            # through a pipe would wait for as long as the container runs)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
             if spec.tty:
                 pty_socks = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             else:

@@ -26,7 +26,9 @@ class RunOptions:
     rm: bool = False
     init: bool = False
     detach: bool = False
-    network: str = "none"
+    network: str = "bridge"
+    publish: list[str] = field(default_factory=list)   # -p [HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO]
+    publish_all: bool = False                          # -P: every port the image EXPOSEs
     limits: object | None = None      # a cgroups limits object, when any limit was asked for
 
     def validate(self) -> None:

@@ -30,6 +30,7 @@ def reap(root: str, cid: str) -> int:
         except MiniContainerError:
             return 0
         code = _exit_code(read_exit(c.dir / "exit"))
+        rt._disconnect(c)
         cgroup = rt._cgroup(c.id, rt.sys)
         oom = False
         try:

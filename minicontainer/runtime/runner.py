@@ -76,9 +76,13 @@ class Runtime:
         return new_manager(layout, cid, sys, proc_root=self.proc_root)
 
     def _etc_files(self, c: Container, hostname: str) -> dict[str, str]:
+        """Files bound over the image's /etc/hosts, /etc/hostname (and /etc/resolv.conf with a
+        network): written now, and rewritten in place by the network code once it is wired."""
         hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                  f"127.0.1.1\t{hostname}\n")
         files = {"/etc/hosts": hosts, "/etc/hostname": hostname + "\n"}
+        if c.config.get("network", "none") != "none":
+            files["/etc/resolv.conf"] = ""
         binds = {}
         for inside, text in files.items():
             host_file = c.dir / os.path.basename(inside)
@@ -98,7 +102,7 @@ class Runtime:
         plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
                           work=str(c.work_dir), merged=str(c.merged_dir), binds=binds)
         return launcher.LaunchSpec(argv=c.command, env=env, workdir=cfg["workdir"], hostname=cfg["hostname"],
-                                   plan=plan, namespaces=DEFAULT_KINDS, cgroup_procs=procs,
+                                   plan=plan, namespaces=_kinds(cfg), cgroup_procs=procs,
                                    tty=bool(cfg.get("tty")), interactive=bool(cfg.get("interactive")),
                                    init=bool(cfg.get("init")))
 
@@ -112,12 +116,16 @@ class Runtime:
     def create(self, opts: RunOptions) -> Container:
         """Check the options, resolve the image and record a new container (status ``created``)."""
         opts.validate()
+        if opts.network != "none" or opts.publish:
+            from .. import network
+            network.validate(self.root, opts.network, opts.publish)
         image = self.resolve_image(opts.image)
         argv = command_for(image.config, opts.command)
         limits = opts.limits.to_dict() if opts.limits is not None and not opts.limits.is_empty() else None
         config = {"env": list(opts.env), "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
                   "tty": opts.tty, "interactive": opts.interactive, "init": opts.init, "rm": opts.rm,
-                  "network": opts.network, "limits": limits,
+                  "network": opts.network, "publish": list(opts.publish), "limits": limits,
+                  "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
         c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
                                    config=config)
@@ -158,6 +166,31 @@ class Runtime:
         binds = self._etc_files(c, c.config["hostname"])
         return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
 
+    def _network_hook(self, c: Container):
+        """Called with the PID of the container's init once it waits in its new namespaces."""
+        mode = c.config.get("network", "none")
+        if mode == "none":
+            return None
+
+        def connect(pid: int) -> None:
+            from .. import network
+            ports = list(c.config.get("publish") or [])
+            if c.config.get("expose"):
+                ports += network.publish_all(c.config["expose"], "127.0.0.1")
+            ep = network.connect(self.root, c.id, c.name, pid, network=mode, ports=ports,
+                                 hostname=c.config["hostname"], files_dir=c.dir, syscalls=self.sys,
+                                 proc_root=self.proc_root)
+            c.extra["network"] = ep.to_dict()
+        return connect
+
+    def _disconnect(self, c: Container) -> None:
+        if c.config.get("network", "none") not in ("none",):
+            from .. import network
+            try:
+                network.disconnect(self.root, c.id, proc_root=self.proc_root)
+            except MiniContainerError:
+                pass
+
     def _mark_running(self, c: Container, started: launcher.Started) -> None:
         c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
         c.monitor_pid, c.exit_code, c.oom_killed = started.monitor_pid, None, False
@@ -171,7 +204,7 @@ class Runtime:
             cgroup, spec = self._prepare(c, image, sys)
             spec.stdio = stdio
             with SignalProxy() as proxy:
-                started = launcher.start(sys, spec)
+                started = launcher.start(sys, spec, on_ready=self._network_hook(c))
                 self._mark_running(c, started)
                 proxy.attach(started.pid)
                 code = _exit_code(_wait(started, bool(c.config.get("interactive"))))
@@ -195,7 +228,7 @@ class Runtime:
             cgroup, spec = self._prepare(c, image, sys)
             spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
                                      cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
-            started = launcher.start(sys, spec)
+            started = launcher.start(sys, spec, on_ready=self._network_hook(c))
         except MiniContainerError as err:
             err.container_id = c.id
             if getattr(err, "pid_known", False):
@@ -234,6 +267,7 @@ class Runtime:
 
     def _finish(self, c: Container, cgroup, code: int, rm: bool, oom: bool) -> None:
         """Whatever happened: no process, cgroup or (with ``rm``) file of the container remains."""
+        self._disconnect(c)
         if cgroup is not None:
             try:
                 cgroup.remove()
@@ -263,6 +297,7 @@ class Runtime:
                 self._cgroup(c.id, self.sys).remove()
             except MiniContainerError:
                 pass
+            self._disconnect(c)
         self.containers.remove(c)
         return c
 
@@ -332,6 +367,13 @@ def _send(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _kinds(cfg: dict) -> tuple[str, ...]:
+    """--network host shares the host's network namespace; everything else gets its own."""
+    if cfg.get("network") == "host":
+        return tuple(k for k in DEFAULT_KINDS if k != "net")
+    return DEFAULT_KINDS
 
 
 def reaper_argv(root: Path, cid: str) -> list[str]:

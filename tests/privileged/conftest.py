@@ -41,3 +41,15 @@ def state_root(image_root, tmp_path):
         rt.remove(c.id, force=True)
     for kind in ("mounts", "processes", "cgroups"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_bridge_cleanup():
+    """The default bridge (mc0) stays between containers, as docker0 does; but a test session
+    that created it removes it again, so the host is left as it was found."""
+    from minicontainer.network import DEFAULT_BRIDGE
+    from minicontainer.network.links import bridge_exists, delete_bridge
+    existed = bridge_exists(DEFAULT_BRIDGE)
+    yield
+    if not existed and bridge_exists(DEFAULT_BRIDGE):
+        delete_bridge(DEFAULT_BRIDGE)

@@ -69,7 +69,8 @@ def test_old_root_is_gone(cli, state_root):
     res = run(cli, state_root, "busybox", "cat", "/proc/self/mountinfo")
     targets = [line.split()[4] for line in res.stdout.splitlines() if line and line[0].isdigit()]
     assert targets[0] == "/"
-    assert set(targets) <= {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/etc/hosts", "/etc/hostname"}
+    assert set(targets) <= {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/etc/hosts", "/etc/hostname",
+                            "/etc/resolv.conf"}
 
 
 def test_proc_and_sys_are_read_only_and_dev_is_minimal(cli, state_root):
@@ -85,7 +86,8 @@ def test_proc_and_sys_are_read_only_and_dev_is_minimal(cli, state_root):
 
 
 def test_network_is_loopback_only_and_up(cli, state_root):
-    res = run(cli, state_root, "busybox", "sh", "-c", "cat /proc/net/dev; cat /sys/class/net/lo/flags")
+    res = run(cli, state_root, "--network", "none", "busybox", "sh", "-c",
+              "cat /proc/net/dev; cat /sys/class/net/lo/flags")
     devices = [line.split(":")[0].strip() for line in res.stdout.splitlines() if ":" in line]
     assert devices == ["lo"]
     assert int(res.stdout.split()[-1], 16) & 1  # IFF_UP

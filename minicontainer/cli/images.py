@@ -1,0 +1,263 @@
+"""Image commands: pull (busybox only), images, inspect, history, tag, rmi, image prune,
+save, load, import, diff, commit, export. Thin: parse, call minicontainer.images, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from ..errors import UsageError
+from ..paths import state_root
+
+
+def _store(args):
+    from ..images.store import ImageStore
+    return ImageStore(state_root(args.root))
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000
+    return f"{n}B"
+
+
+def _ago(created: str) -> str:
+    try:
+        t = time.mktime(time.strptime(created[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    except (ValueError, OverflowError):
+        return created or "unknown"
+    s = max(0, time.time() - t)
+    for unit, secs in (("year", 31536000), ("month", 2592000), ("week", 604800), ("day", 86400),
+                       ("hour", 3600), ("minute", 60)):
+        if s >= secs:
+            k = int(s // secs)
+            return f"{k} {unit}{'s' if k > 1 else ''} ago"
+    return "less than a minute ago"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+# -- pull ---------------------------------------------------------------------
+def add_pull_arguments(p):
+    p.add_argument("image", help="only 'busybox' (built from the host's busybox-static)")
+
+
+def execute_pull(args) -> int:
+    from ..images.reference import split_ref
+    name, tag = split_ref(args.image)
+    if name != "busybox" or tag != "latest":
+        raise UsageError(f"no registry: only 'busybox' can be created, from the host's busybox-static "
+                         f"(asked for {name}:{tag})", op="pull")
+    image = _store(args).ensure_busybox()
+    print(f"busybox:latest: {image.id}")
+    return 0
+
+
+# -- images -------------------------------------------------------------------
+def add_images_arguments(p):
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("--no-trunc", action="store_true", help="show full image IDs")
+
+
+def execute_images(args) -> int:
+    images = _store(args).list()
+    if args.quiet:
+        seen = []
+        for im in images:
+            ident = im.id if args.no_trunc else im.short_id
+            if ident not in seen:
+                seen.append(ident)
+        print("\n".join(seen)) if seen else None
+        return 0
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+    for im in images:
+        ident = im.id if args.no_trunc else im.short_id
+        for t in im.repo_tags or ["<none>:<none>"]:
+            repo, _, tag = t.rpartition(":")
+            rows.append([repo, tag, ident, _ago(im.created), _human_size(im.size)])
+    print(_table(rows))
+    return 0
+
+
+def _containers(args):
+    """The lead's container store (minicontainer.runtime.containers), for the container verbs."""
+    from ..runtime.containers import ContainerStore
+    return ContainerStore(state_root(args.root))
+
+
+def _in_use(args) -> dict[str, list[str]]:
+    users: dict[str, list[str]] = {}
+    for c in _containers(args).list():
+        users.setdefault(c.image_id, []).append(c.name or c.id[:12])
+    return users
+
+
+def _progress(total: int, label: str):
+    from ..images.progress import Progress
+    return Progress(total, label)
+
+
+# -- inspect / history ----------------------------------------------------------
+def image_json(im) -> dict:
+    """An image as ``inspect`` shows it (Docker's field names)."""
+    return {"Id": im.id, "RepoTags": im.repo_tags, "Created": im.created,
+            "Architecture": im.raw.get("architecture"), "Os": im.raw.get("os"),
+            "Author": im.raw.get("author", ""), "Config": im.config, "Size": im.size,
+            "RootFS": {"Type": "layers", "Layers": im.diff_ids},
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": [str(p) for p in im.layer_dirs]}}}
+
+
+def add_history_arguments(p):
+    p.add_argument("image")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+
+
+def execute_history(args) -> int:
+    store = _store(args)
+    im = store.resolve(args.image)
+    layers = iter(im.diff_ids)
+    rows = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
+    entries = []
+    for h in im.history:
+        size = 0
+        if not h.get("empty_layer"):
+            d = next(layers, None)
+            size = store.blob_path(d).stat().st_size if d else 0
+        by = h.get("created_by", "")
+        if not args.no_trunc and len(by) > 45:
+            by = by[:44] + "…"
+        entries.append(["<missing>", _ago(h.get("created", "")), by, _human_size(size), h.get("comment", "")])
+    entries.reverse()
+    if entries:
+        entries[0][0] = im.id if args.no_trunc else im.short_id
+    print(_table(rows + entries))
+    return 0
+
+
+# -- tag / rmi / image prune ------------------------------------------------------
+def add_tag_arguments(p):
+    p.add_argument("source", metavar="SOURCE_IMAGE")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+
+
+def execute_tag(args) -> int:
+    _store(args).tag(args.source, args.target)
+    return 0
+
+
+def add_rmi_arguments(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--force", action="store_true", help="remove even if tagged twice or in use (untags only)")
+
+
+def execute_rmi(args) -> int:
+    store, users = _store(args), _in_use(args)
+    for ref in args.images:
+        print("\n".join(store.remove(ref, in_use=users, force=args.force)))
+    return 0
+
+
+def add_image_arguments(p):
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    prune = sub.add_parser("prune", help="remove unused untagged images and unused layers")
+    prune.add_argument("-f", "--force", action="store_true", help="do not ask (accepted for Docker compatibility)")
+
+
+def execute_image(args) -> int:
+    lines = _store(args).prune(in_use=_in_use(args))
+    print("\n".join(lines) if lines else "Total reclaimed space: 0B")
+    return 0
+
+
+# -- save / load / import / export ---------------------------------------------------
+def add_save_arguments(p):
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-o", "--output", required=True, help="write to this file (an OCI layout tar)")
+
+
+def execute_save(args) -> int:
+    from ..images import archive
+    store = _store(args)
+    total = sum(store.resolve(r).size for r in args.images)
+    bar = _progress(total, "saving")
+    archive.save(store, args.images, args.output, progress=bar)
+    bar.close()
+    return 0
+
+
+def add_load_arguments(p):
+    p.add_argument("-i", "--input", required=True, help="an OCI layout or docker-save tar (gzip or not)")
+
+
+def execute_load(args) -> int:
+    import os
+    from ..images import archive
+    bar = _progress(os.path.getsize(args.input) if os.path.exists(args.input) else 0, "loading")
+    images = archive.load(_store(args), args.input, progress=bar)
+    bar.close()
+    for im in images:
+        print("\n".join(f"Loaded image: {t}" for t in im.repo_tags) or f"Loaded image ID: {im.id}")
+    return 0
+
+
+def add_import_arguments(p):
+    p.add_argument("file", help="a root filesystem tar (gzip or not)")
+    p.add_argument("ref", nargs="?", metavar="REPOSITORY[:TAG]")
+
+
+def execute_import(args) -> int:
+    from ..images import archive
+    im = archive.import_rootfs(_store(args), args.file, [args.ref] if args.ref else [])
+    print(im.id)
+    return 0
+
+
+def add_export_arguments(p):
+    p.add_argument("container")
+    p.add_argument("-o", "--output", required=True, help="write the flattened filesystem to this tar")
+
+
+def execute_export(args) -> int:
+    from ..images import archive
+    c = _containers(args).get(args.container)
+    store = _store(args)
+    archive.export(store, store.resolve(c.image_id), c.upper_dir, args.output)
+    return 0
+
+
+# -- diff / commit ----------------------------------------------------------------
+def add_diff_arguments(p):
+    p.add_argument("container")
+
+
+def execute_diff(args) -> int:
+    from ..images.changes import diff
+    c = _containers(args).get(args.container)
+    for kind, path in diff(c.upper_dir, _store(args).resolve(c.image_id).layer_dirs):
+        print(f"{kind} {path}")
+    return 0
+
+
+def add_commit_arguments(p):
+    p.add_argument("container")
+    p.add_argument("ref", nargs="?", metavar="REPOSITORY[:TAG]")
+    p.add_argument("-m", "--message", default="", help="commit message (history comment)")
+    p.add_argument("-a", "--author", default="", help="author")
+
+
+def execute_commit(args) -> int:
+    from ..images.commit import commit
+    c = _containers(args).get(args.container)
+    store = _store(args)
+    cmd = " ".join(getattr(c, "command", []) or [])
+    im = commit(store, store.resolve(c.image_id), c.upper_dir, tags=[args.ref] if args.ref else [],
+                created_by=f"minicontainer commit {c.name or c.id[:12]}" + (f" ({cmd})" if cmd else ""),
+                comment=args.message, author=args.author)
+    print(im.id)
+    return 0

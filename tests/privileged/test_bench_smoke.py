@@ -1,0 +1,70 @@
+"""`bench/start_latency.py --smoke` for real: every contender runs (minicontainer, runc, crun,
+the unshare floor), the report lines parse, the run path imports nothing forbidden, and
+the bench leaves nothing behind (no temporary state, no mounts, no runc/crun container)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("needs root: the bench creates namespaces, mounts and cgroups", allow_module_level=True)
+
+MISSING = [tool for tool in ("runc", "crun", "unshare") if not shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")]
+if MISSING:
+    pytest.skip(f"not installed: {', '.join(MISSING)} (scripts/install-system-deps.sh)", allow_module_level=True)
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "start_latency.py"
+sys.path.insert(0, str(BENCH.parent))
+from _common import mounts_under, parse_ratio_lines  # noqa: E402
+
+from minicontainer import paths  # noqa: E402
+
+
+def cgroup_dirs_named(needle: str, root: Path = paths.CGROUP_ROOT) -> list[str]:
+    found = []
+    for dirpath, dirnames, _ in os.walk(root):
+        found += [os.path.join(dirpath, d) for d in dirnames if needle in d]
+    return found
+
+
+@pytest.fixture
+def bench_tmp(tmp_path):
+    parent = tmp_path / "bench"
+    parent.mkdir()
+    try:
+        yield parent
+    finally:
+        assert not mounts_under(parent), "mounts left under the bench's temporary directory"
+
+
+def test_smoke_run_reports_three_positive_ratios_and_leaves_nothing(bench_tmp):
+    res = subprocess.run([sys.executable, str(BENCH), "--smoke", "--tmp", str(bench_tmp)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    ratios = parse_ratio_lines(res.stdout)
+    assert set(ratios) == {("minicontainer", "runc"), ("minicontainer", "crun"), ("minicontainer", "unshare")}
+    assert all(r > 0 for r in ratios.values()), ratios
+    lines = res.stdout.splitlines()
+    assert any(re.match(r"^target: minicontainer/runc <= 0\.90x: (met|NOT met) \(\d+\.\d+x\)$", ln) for ln in lines)
+    assert any(ln.startswith("wrapper: every contender runs as `unshare -m sh -c '") for ln in lines)
+    assert re.search(r"^machine: .+, \d+ cores, Linux \S+", res.stdout, re.M)
+    medians = re.findall(r"^  (minicontainer|runc|crun|unshare)\s+(\d+\.\d) ms", res.stdout, re.M)
+    assert {name for name, _ in medians} == {"minicontainer", "runc", "crun", "unshare"}
+    assert all(float(ms) > 0 for _, ms in medians)
+    assert re.search(r"^  forbidden \(.*\): none$", res.stdout, re.M)
+    assert "leftovers: none" in lines
+    assert os.listdir(bench_tmp) == [], "the bench did not remove its temporary state"
+    assert cgroup_dirs_named("mcbench-") == [], "runc/crun cgroups left behind"
+
+
+def test_smoke_fails_cleanly_with_a_missing_console_script(bench_tmp):
+    res = subprocess.run([sys.executable, str(BENCH), "--smoke", "--tmp", str(bench_tmp),
+                          "--minicontainer", str(bench_tmp / "nope")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("start_latency: ")
+    assert os.listdir(bench_tmp) == []
