@@ -28,7 +28,6 @@ Where the calling process sits comes from ``/proc/self/cgroup``: one line per hi
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +188,11 @@ def _from_mountinfo(text: str, cgroup_root: Path) -> tuple[dict[str, Hierarchy],
 
 def _statfs_type(path: Path) -> int | None:
     """f_type from statfs(2) (a read-only query, not a privileged call)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    try:   # glibc's soname; ctypes.util.find_library would spawn ldconfig(8) to learn the same
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        libc = ctypes.CDLL(find_library("c"), use_errno=True)
     buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
     if libc.statfs(os.fsencode(path), buf) != 0:
         return None

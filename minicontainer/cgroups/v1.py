@@ -131,6 +131,10 @@ class V1Manager(CgroupManager):
         deadline = time.monotonic() + self.wait_timeout
         while read_text(path).strip() != state:   # FREEZING while tasks are being stopped
             if time.monotonic() > deadline:
+                if state == "FROZEN":
+                    # A task that cannot be frozen (e.g. a parent waiting in vfork(2)) keeps the
+                    # group FREEZING for ever; never leave it half-frozen.
+                    self.write(path, "THAWED", "give up freezing: not every task could be stopped", op="thaw")
                 raise CgroupError(f"freezer did not reach {state}", op="freeze", path=path)
             time.sleep(0.005)
 
@@ -144,8 +148,11 @@ class V1Manager(CgroupManager):
         """Freeze (so nothing can fork while we kill), SIGKILL each task, thaw, wait for them to go."""
         frozen = False
         if self.dirs.get("freezer") is not None and self.dirs["freezer"].is_dir():
-            self.freeze()
-            frozen = True
+            try:
+                self.freeze()
+                frozen = True
+            except CgroupError:
+                pass   # could not freeze: kill without it, wait_empty() kills again what forked meanwhile
         try:
             self._kill_listed()
         finally:

@@ -119,6 +119,8 @@ class V2Manager(CgroupManager):
         deadline = time.monotonic() + self.wait_timeout
         while (optional(read_keyed, self.path / "cgroup.events") or {}).get("frozen", int(frozen)) != int(frozen):
             if time.monotonic() > deadline:
+                if frozen:   # never leave the group half-frozen
+                    self.write(path, "0", "give up freezing: not every task could be stopped", op="thaw")
                 raise CgroupError("the cgroup did not reach the requested freezer state", op="freeze", path=path)
             time.sleep(0.005)
 
@@ -135,11 +137,15 @@ class V2Manager(CgroupManager):
         if kill_file.exists():
             self.write(kill_file, "1", "SIGKILL every process in the cgroup at once", op="kill")
         elif (self.path / "cgroup.freeze").exists():
-            self.freeze()
             try:
-                self._kill_listed()
-            finally:
-                self.thaw()
+                self.freeze()
+            except CgroupError:
+                self._kill_listed()      # could not freeze: wait_empty() kills again what forked
+            else:
+                try:
+                    self._kill_listed()
+                finally:
+                    self.thaw()
         else:
             self._kill_listed()
         self.wait_empty()

@@ -36,12 +36,12 @@ def options_from(args):
     return RunOptions(image=args.image, command=args.command, name=args.name, env=args.env,
                       workdir=args.workdir, hostname=args.hostname, interactive=args.interactive,
                       tty=args.tty, rm=args.rm, init=args.init, network=args.network,
-                      detach=getattr(args, "detach", False), publish=args.publish, publish_all=args.publish_all)
+                      detach=getattr(args, "detach", False), publish=args.publish, publish_all=args.publish_all,
+                      explain=getattr(args, "explain", False))
 
 
 def execute(args) -> int:
-    from ..runtime import RunOptions, Runtime
-    from ..runtime.explain import aliases_for, format_steps
+    from ..runtime import Runtime
 
     opts = options_from(args)
     if args.dry_run and not args.explain:
@@ -49,7 +49,7 @@ def execute(args) -> int:
     if args.dry_run:
         from ..kernel import RecordingSyscalls
         rt = Runtime(args.root, RecordingSyscalls())
-        from ..runtime.explain import DRY_RUN_ID
+        from ..runtime.explain import DRY_RUN_ID, aliases_for, format_steps
         print(format_steps(rt.explain_plan(opts), aliases_for(rt, DRY_RUN_ID)))
         return 0
     rt = Runtime(args.root)
@@ -57,9 +57,11 @@ def execute(args) -> int:
         result = rt.run(opts)
     except MiniContainerError as err:
         if args.explain and getattr(err, "steps", None):
+            from ..runtime.explain import aliases_for, format_steps
             print(format_steps(err.steps, aliases_for(rt, getattr(err, "container_id", None))), file=sys.stderr)
         raise
     if args.explain:
+        from ..runtime.explain import aliases_for, format_steps
         sys.stdout.flush()
         print(format_steps(result.steps, aliases_for(rt, result.container.id)), file=sys.stderr)
     if args.detach:

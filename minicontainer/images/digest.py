@@ -13,10 +13,16 @@ digest of their *uncompressed* tar (the ``diff_ids``), so the ID pins every file
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from ..errors import ImageError
+
+
+def _sha256(data: bytes = b""):
+    """hashlib, imported on first use: loading OpenSSL costs ~4 ms, and resolving an image
+    (on every container start) never hashes anything."""
+    import hashlib
+    return hashlib.sha256(data)
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 CHUNK = 1 << 20
@@ -24,7 +30,7 @@ CHUNK = 1 << 20
 
 def sha256_bytes(data: bytes) -> str:
     """``sha256:<hex>`` of ``data``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + _sha256(data).hexdigest()
 
 
 def check_digest(digest: str, *, op: str = "digest") -> str:
@@ -39,7 +45,7 @@ class HashingWriter:
 
     def __init__(self, raw) -> None:
         self.raw = raw
-        self.hash = hashlib.sha256()
+        self.hash = _sha256()
         self.size = 0
 
     def write(self, data) -> int:
@@ -62,7 +68,7 @@ class HashingReader:
     def __init__(self, raw, tee=None) -> None:
         self.raw = raw
         self.tee = tee            # optional file object that gets a copy of every byte read
-        self.hash = hashlib.sha256()
+        self.hash = _sha256()
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -85,7 +91,7 @@ class HashingReader:
 
 def sha256_file(path, *, progress=None) -> tuple[str, int]:
     """(digest, size) of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
+    h = _sha256()
     size = 0
     with open(path, "rb") as f:
         while True:

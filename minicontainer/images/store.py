@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,7 +171,7 @@ class ImageStore:
 
     def staging(self, what: str) -> Path:
         """A fresh path in tmp/ (call under the lock)."""
-        return self.tmp / f"{what}-{uuid.uuid4().hex[:12]}"
+        return self.tmp / f"{what}-{os.urandom(6).hex()}"
 
     def _write_index(self, index: dict) -> None:
         tmp = self.staging("index")

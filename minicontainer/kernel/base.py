@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 
 from . import constants as C
 
+from time import monotonic as _now
+
 
 @dataclass
 class Step:
@@ -31,6 +33,7 @@ class Step:
     why: str
     where: str = "runtime"       # which process made it: "runtime", "monitor" or "container"
     error: str | None = None     # set when the call failed
+    t: float = 0.0               # time.monotonic() when the call was made (same clock in every process)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -53,7 +56,7 @@ class Syscalls:
 
     # -- bookkeeping -------------------------------------------------------
     def _run(self, call: str, args: str, why: str, thunk: Callable[[], object]):
-        step = Step(call=call, args=args, why=why, where=self.where)
+        step = Step(call=call, args=args, why=why, where=self.where, t=_now())
         self.steps.append(step)
         self._emit(step)  # before the call: a successful execve never returns
         try:

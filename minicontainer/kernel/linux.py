@@ -9,10 +9,8 @@ goes through syscall(2) with the architecture's number.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import fcntl
 import os
-import platform
 import socket
 import struct
 
@@ -29,8 +27,11 @@ class LinuxSyscalls(Syscalls):
 
     def __init__(self) -> None:
         super().__init__()
-        path = ctypes.util.find_library("c") or "libc.so.6"
-        self._libc = ctypes.CDLL(path, use_errno=True)
+        try:  # glibc's soname; find_library would run ldconfig(8) in a subprocess to learn the same
+            self._libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            from ctypes.util import find_library
+            self._libc = ctypes.CDLL(find_library("c"), use_errno=True)
         self._libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                                      ctypes.c_ulong, ctypes.c_void_p]
         self._libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -72,9 +73,9 @@ class LinuxSyscalls(Syscalls):
         self._check(self._libc.umount2(self._b(target), flags), "umount2", target)
 
     def _sys_pivot_root(self, new_root, put_old):
-        number = _SYS_PIVOT_ROOT.get(platform.machine())
+        number = _SYS_PIVOT_ROOT.get(os.uname().machine)
         if number is None:
-            raise KernelError(f"unsupported architecture {platform.machine()}", op="pivot_root")
+            raise KernelError(f"unsupported architecture {os.uname().machine}", op="pivot_root")
         self._check(self._libc.syscall(number, self._b(new_root), self._b(put_old)), "pivot_root", new_root)
 
     def _os(self, op, path, fn, *args):

@@ -52,9 +52,17 @@ prune (leftovers after a crash).
 
 from __future__ import annotations
 
-from .endpoint import Endpoint, connect, disconnect, find, remove_network, validate, veth_names
+from . import endpoint as _endpoint
+from . import prune as _prune
+from .endpoint import Endpoint, find, validate, veth_names
+from .loops import off_event_loop
 from .ports import PortMapping, parse_publish, publish_all
-from .prune import prune
+
+# the calls that talk rtnetlink also work from a thread with a running event loop (Jupyter)
+connect = off_event_loop(_endpoint.connect)
+disconnect = off_event_loop(_endpoint.disconnect)
+remove_network = off_event_loop(_endpoint.remove_network)
+prune = off_event_loop(_prune.prune)
 from .store import DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET, Network, NetworkStore
 
 __all__ = ["Endpoint", "connect", "disconnect", "find", "remove_network", "validate", "veth_names",

@@ -12,10 +12,11 @@
   container's cgroup, so that it can wait for PID 1 (a process can only wait for its
   own children), keep the logs and report the exit status, and is never frozen, limited
   or killed with the container. It is the smallest part of a "container shim".
-* The **container** process joins its cgroup, unshares the other namespaces (mount, UTS,
-  IPC, network, cgroup), builds its root filesystem (:mod:`minicontainer.rootfs`), sets
-  the hostname, brings up loopback, says "ready", waits for "go" (the runtime may still
-  have to wire its network), then execve(2)s the command.
+* The **container** process unshares the other namespaces (mount, UTS, IPC, network),
+  builds its root filesystem (:mod:`minicontainer.rootfs`), sets the hostname, brings up
+  loopback, says "ready" and waits for "go". Meanwhile the runtime has moved it into its
+  cgroup and wired its network. Then it unshares the cgroup namespace (so its own cgroup
+  is what it sees as "/") and execve(2)s the command.
 
 Kernel calls go through the ``Syscalls`` object, which also records each step; in a dry
 run (``RecordingSyscalls``) ``fork`` returns 0, so the plan walks the runtime's,
@@ -57,6 +58,7 @@ class LaunchSpec:
     interactive: bool = False
     init: bool = False
     die_with_runtime: bool = True
+    trace: bool = False        # stream every step to the runtime (--explain); off, it costs nothing
     stdio: dict[int, int] = field(default_factory=dict)   # 0/1/2 -> a descriptor of the runtime's
     detach: DetachSpec | None = None   # run -d: the monitor outlives the runtime and keeps the logs
     pty_socket: socket.socket | None = None  # run -d -t: where PID 1 sends its terminal's master side
@@ -133,6 +135,7 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
 
 def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready) -> Started:
     steps = list(sys.steps)
+    own_before = len(sys.steps)
     pid = 0
     pty_master = None
     failure = None
@@ -150,6 +153,12 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
         elif kind == "pid":
             pid = msg["pid"]
             monitor = msg.get("monitor", monitor)
+            try:  # while PID 1 is still building its root filesystem (the two overlap)
+                join_cgroup(sys, spec.cgroup_procs, pid)
+            except MiniContainerError as err:
+                failure = err
+                _kill(pid)
+                break
         elif kind == "pty":
             pty_master = fds[0]
         elif kind == "ready":
@@ -164,6 +173,7 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
         elif kind == "error":
             failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
                        else MiniContainerError(msg["message"], op=msg.get("op") or None))
+    steps = sorted(steps + sys.steps[own_before:], key=lambda step: step.t)
     if failure is not None or pid == 0:
         if spec.detach is None:
             _reap(monitor, status_r)
@@ -175,6 +185,16 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
         failure.pid_known = pid != 0
         raise failure
     return Started(monitor_pid=monitor, pid=pid, status_fd=status_r, pty_master=pty_master, steps=steps)
+
+
+def join_cgroup(sys: Syscalls, procs_files: list[str], pid: int | str) -> None:
+    """Move the container's PID 1 into its cgroup, from outside, before it runs its command.
+
+    Moving a task between cgroups can wait for an RCU grace period in the kernel (several
+    milliseconds on a small VM); done by the runtime, it overlaps PID 1's own set-up work.
+    """
+    for procs in procs_files:
+        sys.write_file(procs, str(pid), "put the container's PID 1 into its cgroup (children inherit it)")
 
 
 def _kill(pid: int) -> None:
@@ -218,7 +238,8 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
     code = 125
     try:
         if not dry_run:
-            sys.on_step = lambda step: chan.send({"type": "step", "step": step.__dict__})
+            if spec.trace:
+                sys.on_step = lambda step: chan.send({"type": "step", "step": step.__dict__})
             os.setsid()  # away from the terminal's signals: the runtime forwards what is meant for us
         if spec.die_with_runtime:
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
@@ -241,6 +262,9 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                 err_r, err_w = os.pipe()
                 spec.stdio = {1: out_w, 2: err_w}
         pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container")
+        if pid == 0 and dry_run:  # in a real run the runtime does this as soon as it learns the PID
+            sys.where = "runtime"
+            join_cgroup(sys, spec.cgroup_procs, "PID")
         if pid == 0:
             if not dry_run:
                 os.close(status_w)
@@ -297,9 +321,7 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
     try:
         sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
                   label="PR_SET_PDEATHSIG")
-        for procs in spec.cgroup_procs:
-            sys.write_file(procs, "0", "join the container's cgroup (0 means: this process)")
-        kinds = tuple(k for k in spec.namespaces if k != "pid")
+        kinds = tuple(k for k in spec.namespaces if k not in ("pid", "cgroup"))
         sys.unshare(clone_flags(kinds), describe(kinds))
         rootfs.assemble(sys, spec.plan)
         if "uts" in spec.namespaces:
@@ -320,6 +342,8 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
             msg, _ = chan.recv()
             if not msg or msg.get("type") != "go":
                 os._exit(125)
+        if "cgroup" in spec.namespaces:  # only now: the runtime has put us into our cgroup
+            sys.unshare(C.CLONE_NEWCGROUP, "own view of the cgroup tree: its cgroup appears as the root '/'")
         _prepare_stdio(sys, spec, slave, dry_run)
         _enter_workdir(sys, spec.workdir, dry_run)
         path = find_executable(spec.argv[0], spec.env.get("PATH", DEFAULT_PATH)) if not dry_run else spec.argv[0]

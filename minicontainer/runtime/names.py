@@ -7,7 +7,7 @@ the containers of one state root; when none is given, one is made up from two wo
 from __future__ import annotations
 
 import re
-import secrets
+import os
 
 ADJECTIVES = ("agile", "bold", "brave", "calm", "clever", "eager", "fancy", "gentle", "happy", "keen",
               "lucid", "merry", "nifty", "proud", "quick", "quiet", "sharp", "sleepy", "tender", "witty")
@@ -18,19 +18,23 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 
 
 def new_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 def short_id(full: str) -> str:
     return full[:12]
 
 
+def _pick(words):
+    return words[int.from_bytes(os.urandom(2), "big") % len(words)]
+
+
 def random_name(taken) -> str:
     for _ in range(100):
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}"
+        name = f"{_pick(ADJECTIVES)}_{_pick(NOUNS)}"
         if name not in taken:
             return name
-    return f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}_{secrets.token_hex(2)}"
+    return f"{_pick(ADJECTIVES)}_{_pick(NOUNS)}_{os.urandom(2).hex()}"
 
 
 def valid_name(name: str) -> bool:

@@ -30,6 +30,9 @@ class RunOptions:
     publish: list[str] = field(default_factory=list)   # -p [HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO]
     publish_all: bool = False                          # -P: every port the image EXPOSEs
     limits: object | None = None      # a cgroups limits object, when any limit was asked for
+    volumes: list[str] = field(default_factory=list)   # -v HOSTDIR:CTRDIR[:ro] | NAME:CTRDIR | CTRDIR
+    tmpfs: list[str] = field(default_factory=list)     # --tmpfs CTRDIR[:OPTIONS]
+    explain: bool = False             # collect every kernel step (RunResult.steps) for --explain
 
     def validate(self) -> None:
         if not self.image:
@@ -43,6 +46,12 @@ class RunOptions:
         if self.hostname is not None and (len(self.hostname) > 64 or not HOSTNAME.match(self.hostname)):
             raise UsageError(f"invalid hostname {self.hostname!r}", op="run")
         parse_env(self.env)
+        self.volume_records()
+
+    def volume_records(self) -> list[dict]:
+        """The -v/--tmpfs flags as volume records (UsageError on bad input, nothing created)."""
+        from .volumes import parse_all
+        return parse_all(list(self.volumes), list(self.tmpfs))
 
 
 def parse_env(items: list[str], host_env: dict[str, str] | None = None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from . import launcher
 from .containers import Container, ContainerStore
 from .options import RunOptions, command_for, image_env, parse_env
 from .state import Status, require
+from .volumes import mounts_for
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -100,7 +101,8 @@ class Runtime:
         env.update(parse_env(cfg.get("env", [])))
         env.setdefault("HOME", "/root")
         plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
-                          work=str(c.work_dir), merged=str(c.merged_dir), binds=binds)
+                          work=str(c.work_dir), merged=str(c.merged_dir), binds=binds,
+                          volumes=mounts_for(cfg.get("volumes") or []))
         return launcher.LaunchSpec(argv=c.command, env=env, workdir=cfg["workdir"], hostname=cfg["hostname"],
                                    plan=plan, namespaces=_kinds(cfg), cgroup_procs=procs,
                                    tty=bool(cfg.get("tty")), interactive=bool(cfg.get("interactive")),
@@ -127,8 +129,16 @@ class Runtime:
                   "network": opts.network, "publish": list(opts.publish), "limits": limits,
                   "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
-        c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
-                                   config=config)
+        from .volumes import VolumeStore, materialize, undo
+        vstore = VolumeStore(self.root)
+        with vstore.lock():  # a volume cannot be removed between being found and being recorded as used
+            config["volumes"], made = materialize(vstore, opts.volume_records())
+            try:
+                c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
+                                           config=config)
+            except BaseException:
+                undo(vstore, made)
+                raise
         c.config["hostname"] = opts.hostname or c.short_id
         self.containers.save(c)
         return c
@@ -140,9 +150,11 @@ class Runtime:
         descriptors) are given for them.
         """
         c = self.create(opts)
-        return self.start(c.id, attach=not opts.detach, stdin=stdin, stdout=stdout, stderr=stderr)
+        return self.start(c.id, attach=not opts.detach, stdin=stdin, stdout=stdout, stderr=stderr,
+                          explain=opts.explain)
 
-    def start(self, ref: str, *, attach: bool = False, stdin=None, stdout=None, stderr=None) -> RunResult:
+    def start(self, ref: str, *, attach: bool = False, stdin=None, stdout=None, stderr=None,
+              explain: bool = False) -> RunResult:
         """Start a created or exited container: in the background, or attached until it exits."""
         c = self.containers.get(ref)
         image = self.images().resolve(c.image_id)
@@ -154,8 +166,8 @@ class Runtime:
             for stale in ("exit", "exit.tmp"):
                 (c.dir / stale).unlink(missing_ok=True)
             if not attach:
-                return self._detached(c, image)
-        return self._attached(c, image, stdio)
+                return self._detached(c, image, explain)
+        return self._attached(c, image, stdio, explain)
 
     def _prepare(self, c: Container, image, sys: Syscalls):
         cgroup = self._cgroup(c.id, sys)
@@ -197,12 +209,12 @@ class Runtime:
         c.pid_start = _start_ticks(self.proc_root, started.pid)
         self.containers.save(c)
 
-    def _attached(self, c: Container, image, stdio: dict[int, int]) -> RunResult:
+    def _attached(self, c: Container, image, stdio: dict[int, int], explain: bool) -> RunResult:
         sys = self.sys
         cgroup, code, oom = None, 125, False
         try:
             cgroup, spec = self._prepare(c, image, sys)
-            spec.stdio = stdio
+            spec.stdio, spec.trace = stdio, explain
             with SignalProxy() as proxy:
                 started = launcher.start(sys, spec, on_ready=self._network_hook(c))
                 self._mark_running(c, started)
@@ -219,7 +231,7 @@ class Runtime:
         finally:
             self._finish(c, cgroup, code, bool(c.config.get("rm")), oom)
 
-    def _detached(self, c: Container, image) -> RunResult:
+    def _detached(self, c: Container, image, explain: bool) -> RunResult:
         """Start with a monitor that outlives us; it records the exit through the reaper."""
         from ..monitor import DetachSpec, binary
         sys = self.sys
@@ -228,6 +240,7 @@ class Runtime:
             cgroup, spec = self._prepare(c, image, sys)
             spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
                                      cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
+            spec.trace = explain
             started = launcher.start(sys, spec, on_ready=self._network_hook(c))
         except MiniContainerError as err:
             err.container_id = c.id
@@ -249,9 +262,10 @@ class Runtime:
                 return  # removed (--rm)
             time.sleep(0.02)
 
-    def run_captured(self, opts: RunOptions, stdin: str | None = None) -> RunResult:
-        """Run and collect the container's output as text (what a notebook cell wants)."""
+    def run_captured(self, opts: RunOptions, stdin: str | None = None, explain: bool = True) -> RunResult:
+        """Run and collect the container's output as text, and its kernel steps (what a notebook cell wants)."""
         import tempfile
+        opts.explain = opts.explain or explain
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
                 tempfile.TemporaryFile() as inp:
             if stdin is not None:
