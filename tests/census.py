@@ -31,7 +31,22 @@ def minicontainer_cgroups(cgroup_root: Path = paths.CGROUP_ROOT) -> list[str]:
     return sorted(found)
 
 
-def foreign_pid_namespace_processes(proc_root: Path = paths.PROC_ROOT) -> list[str]:
+def _root_mount_mentions(proc_root: Path, pid: str, needle: str) -> bool:
+    """Is the process's root filesystem an overlay made from files under ``needle``?"""
+    try:
+        for line in (proc_root / pid / "mountinfo").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == "/":
+                return needle in line
+    except OSError:
+        pass
+    return False
+
+
+def foreign_pid_namespace_processes(proc_root: Path = paths.PROC_ROOT, state_root: Path | None = None) -> list[str]:
+    """Processes in another PID namespace (containers); with ``state_root``, only that root's containers
+    (their root mount is an overlay of directories under it), so that tests running beside other
+    work on the same machine only see their own leftovers."""
     mine = os.readlink(proc_root / "self" / "ns" / "pid")
     out = []
     for entry in os.listdir(proc_root):
@@ -39,7 +54,7 @@ def foreign_pid_namespace_processes(proc_root: Path = paths.PROC_ROOT) -> list[s
             continue
         try:
             ns = os.readlink(proc_root / entry / "ns" / "pid")
-            if ns != mine:
+            if ns != mine and (state_root is None or _root_mount_mentions(proc_root, entry, str(state_root))):
                 cmd = (proc_root / entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 out.append(f"{entry} {cmd.strip()}")
         except OSError:
@@ -56,6 +71,6 @@ def census(state_root: Path) -> dict[str, list[str]]:
     return {
         "mounts": mounts_under(state_root),
         "cgroups": minicontainer_cgroups(),
-        "processes": foreign_pid_namespace_processes(),
+        "processes": foreign_pid_namespace_processes(state_root=state_root),
         "containers": container_dirs(state_root),
     }
