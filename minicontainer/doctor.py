@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ class Check:
     detail: str
     advice: str = ""
     required: bool = True      # False: only some chapters or benchmarks need it
+    more: list[str] = field(default_factory=list)    # further detail lines
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _userns_for_users(proc_root: Path) -> tuple[bool, str]:
             return False, f"{knob} = {value}"
         if want is None and value == "0":
             return False, f"{knob} = 0"
-    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    apparmor = proc_root / "sys/kernel/apparmor_restrict_unprivileged_userns"
     if apparmor.exists() and apparmor.read_text().strip() == "1":
         return False, "AppArmor restricts unprivileged user namespaces (Ubuntu 24.04+)"
     return True, "ordinary users may create user namespaces"
@@ -104,7 +104,8 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
     try:
         from .cgroups import detect
         layout = detect(cgroup_root, proc_root)
-        out.append(Check("cgroups", True, "; ".join(layout.describe())))
+        lines = layout.describe()
+        out.append(Check("cgroups", True, lines[0], more=lines[1:]))
     except Exception as err:  # noqa: BLE001 - doctor reports, it does not fail
         out.append(Check("cgroups", False, f"cannot read the cgroup layout: {err}",
                          "mount cgroup2 at /sys/fs/cgroup (systemd does this by default)"))
@@ -126,16 +127,12 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
 
 
 def _qemu_checks(probe: bool) -> list[Check]:
-    qemu = shutil.which("qemu-system-x86_64")
+    from vmcompare.qemu import QEMU_BINARY, qemu_version  # the one module that runs QEMU
+    qemu = shutil.which(QEMU_BINARY)
     if not qemu:
-        return [Check("qemu", False, "qemu-system-x86_64 missing", "apt-get install qemu-system-x86"),
+        return [Check("qemu", False, f"{QEMU_BINARY} missing", "apt-get install qemu-system-x86"),
                 Check("kvm", False, "no QEMU to probe with", "", required=False)]
-    try:
-        version = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=10).stdout
-        version = version.splitlines()[0] if version else "unknown version"
-    except (OSError, subprocess.TimeoutExpired):
-        version = "version unknown"
-    out = [Check("qemu", True, f"{qemu}: {version}")]
+    out = [Check("qemu", True, f"{qemu}: QEMU {qemu_version() or 'version unknown'}")]
     if not os.path.exists("/dev/kvm"):
         out.append(Check("kvm", False, "/dev/kvm absent: TCG (software emulation) will be used",
                          "enable virtualisation (VT-x/AMD-V) for the VM, or accept slower TCG boots", required=False))

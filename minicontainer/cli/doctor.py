@@ -13,6 +13,7 @@ def render(results, readiness) -> str:
     for c in results:
         mark = "ok" if c.ok else ("--" if not c.required else "MISSING")
         lines.append(f"  {c.name:<{width}}  {mark:<7}  {c.detail}")
+        lines += [f"  {'':<{width}}  {'':<7}    {extra}" for extra in c.more]
     lines.append("")
     lines.append("CHAPTERS")
     for chapter, missing in readiness:
