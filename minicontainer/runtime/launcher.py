@@ -172,7 +172,7 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
             chan.send({"type": "go"})
         elif kind == "error":
             failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
-                       else MiniContainerError(msg["message"], op=msg.get("op") or None))
+                       else MiniContainerError(msg["message"]))  # the message names its operation already
     steps = sorted(steps + sys.steps[own_before:], key=lambda step: step.t)
     if failure is not None or pid == 0:
         if spec.detach is None:

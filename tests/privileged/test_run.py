@@ -109,6 +109,7 @@ def test_env_and_workdir(cli, state_root):
     (["--init", "busybox", "sh", "-c", "kill -USR1 $$"], 138, None),
     (["nosuchimage"], 125, "no such image"),
     (["-e", "=oops", "busybox", "true"], 125, "invalid environment variable"),
+    (["-w", "/etc/passwd/sub", "busybox", "true"], 125, "not a directory"),  # fails inside, after the start
 ])
 def test_exit_codes_follow_docker(cli, state_root, args, code, message):
     res = run(cli, state_root, *args)
@@ -177,10 +178,13 @@ def test_without_rm_the_container_stays_until_rm(cli, state_root):
 
 
 def test_rm_leaves_nothing_behind(cli, state_root):
-    for args in (["busybox", "true"], ["busybox", "sh", "-c", "exit 9"], ["busybox", "nosuchcommand"]):
+    before = set(census(state_root)["cgroups"])  # other work on this machine may have containers running
+    for args in (["busybox", "true"], ["busybox", "sh", "-c", "exit 9"], ["busybox", "nosuchcommand"],
+                 ["-w", "/etc/passwd/x", "busybox", "true"]):
         run(cli, state_root, *args)
     left = census(state_root)
-    assert left["containers"] == [] and left["mounts"] == [] and left["cgroups"] == []
+    assert left["containers"] == [] and left["mounts"] == [] and left["processes"] == []
+    assert set(left["cgroups"]) - before == set()
 
 
 def test_unwritable_state_root(cli, tmp_path):
