@@ -19,7 +19,7 @@ export MINICONTAINER_BUILD  := $(BUILD)
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup system venv guest bench clean help
+.PHONY: lab test setup system venv guest bench clean help dirs
 
 help:
 	@echo "make lab    - install everything, open JupyterLab on the course (127.0.0.1:$(LAB_PORT))"
@@ -51,9 +51,13 @@ dirs:
 	@mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
 
 lab: setup dirs
-	@echo "JupyterLab: http://127.0.0.1:$(LAB_PORT)/lab/tree/00-preflight.ipynb (Ctrl-C to stop)"
-	$(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --allow-root \
-	  --ServerApp.root_dir=$(ROOT)/notebooks --IdentityProvider.token='' --ServerApp.password=''
+	@token=$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n'); \
+	echo ""; \
+	echo "  The course: http://127.0.0.1:$(LAB_PORT)/lab/tree/00-preflight.ipynb?token=$$token"; \
+	echo "  (only this machine can reach it; the token keeps other local users out; Ctrl-C stops it)"; \
+	echo ""; \
+	exec $(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --allow-root \
+	  --ServerApp.root_dir=$(ROOT)/notebooks --IdentityProvider.token=$$token
 
 test: setup dirs
 	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks \
@@ -61,6 +65,8 @@ test: setup dirs
 
 bench: setup
 	$(PY) bench/start_latency.py
+	$(PY) bench/boot_overhead.py
+	$(PY) bench/layers.py
 
 clean:
 	rm -rf $(BUILD)
