@@ -19,12 +19,13 @@ export MINICONTAINER_BUILD  := $(BUILD)
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup system venv guest bench clean help dirs
+.PHONY: lab test setup system venv guest bench clean help dirs course
 
 help:
 	@echo "make lab    - install everything, open JupyterLab on the course (127.0.0.1:$(LAB_PORT))"
 	@echo "make test   - install everything, run every test and every notebook"
 	@echo "make bench  - run the benchmarks in bench/ (ratios against runc, crun and raw QEMU)"
+	@echo "make course - render the executed chapters into a static HTML site: build/course/index.html"
 
 setup: system venv guest
 
@@ -67,6 +68,10 @@ bench: setup
 	$(PY) bench/start_latency.py
 	$(PY) bench/boot_overhead.py
 	$(PY) bench/layers.py
+
+# The executed chapters as a static site for reading without Jupyter (works offline, from file://).
+course: venv
+	$(PY) scripts/build_course.py --notebooks $(ROOT)/notebooks --out $(BUILD)/course
 
 clean:
 	rm -rf $(BUILD)

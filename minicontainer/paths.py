@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 PROC_ROOT = Path("/proc")
+ETC_ROOT = Path("/etc")   # /etc/subuid, /etc/subgid (rootless user namespaces)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_STATE_ROOT = Path("/var/lib/minicontainer")
 HOST_BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))

@@ -3,7 +3,9 @@
 It lists, at one moment: mounts whose source or target lies under a state root (the
 runtime never mounts anything in the host's namespace, so there should be none),
 cgroup directories created by minicontainer, processes living in another PID namespace
-(containers still running), and leftover container state directories.
+(containers still running), and leftover container state directories; and, for the
+lifecycle tests, the mc-monitor processes of one state root, host veths (``mcv*``) and
+named network namespaces (/run/netns).
 """
 
 from __future__ import annotations
@@ -67,10 +69,46 @@ def container_dirs(state_root: Path) -> list[str]:
     return sorted(p for p in os.listdir(d) if p != ".lock") if d.is_dir() else []
 
 
+def monitor_processes(state_root: Path, proc_root: Path = paths.PROC_ROOT) -> list[str]:
+    """mc-monitor processes (and reapers) whose command line names this state root."""
+    needle = str(state_root).encode()
+    out = []
+    for entry in os.listdir(proc_root):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = (proc_root / entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and (os.path.basename(argv[0]) == b"mc-monitor" or b"minicontainer.runtime.reaper" in argv) \
+                and any(needle in a for a in argv):
+            out.append(f"{entry} {b' '.join(argv).decode(errors='replace').strip()}")
+    return sorted(out)
+
+
+def host_veths(sys_root: Path = Path("/sys")) -> list[str]:
+    """Host ends of container veth pairs (named mcv<12 hex>), whoever made them."""
+    d = sys_root / "class" / "net"
+    return sorted(n for n in os.listdir(d) if n.startswith("mcv")) if d.is_dir() else []
+
+
+def named_netns(run_root: Path = Path("/run/netns")) -> list[str]:
+    return sorted(os.listdir(run_root)) if run_root.is_dir() else []
+
+
+def cgroups_of(ids, cgroup_root: Path = paths.CGROUP_ROOT) -> list[str]:
+    """The container cgroups of these container ids (other state roots' are ignored)."""
+    ids = set(ids)
+    return [p for p in minicontainer_cgroups(cgroup_root) if os.path.basename(p) in ids]
+
+
 def census(state_root: Path) -> dict[str, list[str]]:
     return {
         "mounts": mounts_under(state_root),
         "cgroups": minicontainer_cgroups(),
         "processes": foreign_pid_namespace_processes(state_root=state_root),
         "containers": container_dirs(state_root),
+        "monitors": monitor_processes(state_root),
+        "veths": host_veths(),
+        "netns": named_netns(),
     }

@@ -8,6 +8,9 @@ Thin by design (parse, call the library, print). Commands::
     vmcompare compare [--trials N --container-trials M --png FILE]
     vmcompare results [--format table|csv|json] [--output FILE]
     vmcompare run [--share HOST:GUEST] [--host-root] [--kernel-arg ARG] -- COMMAND...
+    vmcompare overhead [--trials N --scale X --workload W --env E]   host vs container vs VM table
+    vmcompare density [--containers 1,5,20 --vms 1,2,4]             k instances at once + model
+    vmcompare report [--output FILE]                                self-contained HTML report
 """
 
 from __future__ import annotations
@@ -176,6 +179,61 @@ def cmd_run(args) -> int:
     return result.exit_code
 
 
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_overhead(args) -> int:
+    from .overhead import compare, format_table, save
+    from .results import db_path
+    cmp = compare(args.workload or None, trials=args.trials, scale=args.scale, envs=args.env or ("host", "container", "vm"),
+                  accel=args.accel, machine=args.machine, memory_mib=args.memory, kernel=args.kernel,
+                  progress=_progress)
+    print(format_table(cmp))
+    if not args.no_save:
+        print(f"saved as overhead run {save(cmp, db_path())} in {db_path()}")
+    return 1 if any(run.error for run in cmp.runs.values()) else 0
+
+
+def _ks(text: str) -> list[int]:
+    try:
+        ks = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise MiniContainerError(f"want a list like 1,5,20, not {text!r}", op="parse arguments") from None
+    if any(k < 1 for k in ks):
+        raise MiniContainerError("instance counts must be at least 1", op="parse arguments")
+    return ks
+
+
+def cmd_density(args) -> int:
+    from . import density
+    from .results import db_path
+    result = density.measure(_ks(args.containers), _ks(args.vms), vm_memory_mib=args.memory, accel=args.accel,
+                             kernel=args.kernel, progress=_progress)
+    print(f"{'kind':<10} {'k':>3} {'last up (s)':>12} {'PSS/instance MiB':>17} {'USS/instance MiB':>17}")
+    for p in result.points:
+        pss, uss = p.per_instance_mib("pss"), p.per_instance_mib("uss")
+        print(f"{p.kind:<10} {p.k:>3} {'-' if p.storm_s is None else f'{p.storm_s:.2f}':>12} "
+              f"{'-' if pss is None else f'{pss:.1f}':>17} {'-' if uss is None else f'{uss:.1f}':>17}"
+              + (f"  error: {p.error}" if p.error else ""))
+    for kind, c in result.costs().items():
+        n, by = density.capacity(args.host_ram * 1024, args.host_cores, c)
+        print(f"projected ({kind}): {c.mem_mib:.1f} MiB and {c.work_s:.3f} CPU-s per start -> {n} fit in "
+              f"{args.host_ram} GiB/{args.host_cores} cores ({by}); 100 at once: "
+              f"{density.storm_seconds(100, args.host_cores, c):.1f} s")
+    if not args.no_save:
+        print(f"saved as density run {density.save(result, db_path())} in {db_path()}")
+    return 1 if any(p.error for p in result.points) else 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .results import db_path
+    out = Path(args.output) if args.output else project_build_dir() / "vmcompare-report.html"
+    print(f"report: {write_report(out, Path(args.db) if args.db else db_path())}")
+    return 0
+
+
 def _vm_options(p: argparse.ArgumentParser, memory: int = 256) -> None:
     p.add_argument("--machine", choices=MACHINES, default="pc")
     p.add_argument("--accel", choices=ACCELS, default="auto")
@@ -221,6 +279,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)
+    from .overhead import ENVS
+    from .workloads import NAMES
+    p = sub.add_parser("overhead", help="the same workloads on the host, in a container and in a VM")
+    _vm_options(p)
+    p.add_argument("--trials", type=int, default=3)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size")
+    p.add_argument("--workload", action="append", choices=NAMES, help="only this workload (repeatable)")
+    p.add_argument("--env", action="append", choices=ENVS, help="only this environment (repeatable)")
+    p.add_argument("--no-save", action="store_true")
+    p.set_defaults(func=cmd_overhead)
+    p = sub.add_parser("density", help="memory and start time of k instances started at once, and the model")
+    _vm_options(p, memory=128)
+    p.add_argument("--containers", default="1,5,20", help="container counts, e.g. 1,5,20")
+    p.add_argument("--vms", default="1,2,4", help="VM counts, e.g. 1,2,4")
+    p.add_argument("--host-ram", type=float, default=24, help="GiB of the host to project for")
+    p.add_argument("--host-cores", type=int, default=2, help="cores of the host to project for")
+    p.add_argument("--no-save", action="store_true")
+    p.set_defaults(func=cmd_density)
+    p = sub.add_parser("report", help="write a self-contained HTML report of the last comparison")
+    p.add_argument("--output", help="HTML file (default: build/vmcompare-report.html)")
+    p.add_argument("--db", help="results database (default: build/vmcompare-results.sqlite)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from .. import runtime
-from ..errors import MiniContainerError
+from ..errors import MiniContainerError, UsageError
+
+
+def docker_codes(execute):
+    """Docker's CLI exits 1 when a verb on existing objects fails (unknown container, wrong state,
+    bad filter); 125 stays for ``run``/``create``, 126/127 for a command that cannot run."""
+    import functools
+    import sys
+
+    @functools.wraps(execute)
+    def wrapper(args) -> int:
+        try:
+            return execute(args)
+        except MiniContainerError as err:
+            if err.exit_code in (126, 127):
+                raise
+            print(f"minicontainer: {err}", file=sys.stderr)
+            return 1
+    return wrapper
 
 
 def ago(seconds: float) -> str:
@@ -40,45 +59,125 @@ def status_text(c, now: float) -> str:
     return "Created"
 
 
+#: ``--format`` placeholders (Docker's Go-template fields) and their table headers
+FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+          "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
+          "Mounts": "MOUNTS", "Networks": "NETWORKS"}
+FILTERS = ("status", "name", "id", "ancestor", "exited")
+PLACEHOLDER = re.compile(r"{{\s*(json\s+)?\.(\w*)\s*}}")
+
+
 def add_ps_arguments(p) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="status=, name=, id=, ancestor=, exited= (same key: any matches; keys: all match)")
+    p.add_argument("--format", default="table",
+                   help="'table', 'json', or a template such as 'table {{.ID}}\\t{{.Names}}'")
 
 
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in FILTERS:
+            raise UsageError(f"invalid filter {item!r} (use one of: {', '.join(k + '=' for k in FILTERS)})", op="ps")
+        if key == "status" and value not in [s.value for s in runtime.Status] + ["restarting", "removing"]:
+            raise UsageError(f"invalid filter 'status={value}'", op="ps")
+        if key == "exited" and not value.lstrip("-").isdigit():
+            raise UsageError(f"invalid filter 'exited={value}': an exit code is a number", op="ps")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def matches(c, filters: dict[str, list[str]]) -> bool:
+    """Docker's rule: values of one key are alternatives, different keys must all match."""
+    tests = {
+        "status": lambda v: c.state.value == v,
+        "name": lambda v: re.search(v, c.name) is not None,
+        "id": lambda v: c.id.startswith(v),
+        "ancestor": lambda v: v in (c.image, c.image_id, c.image_id.split(":")[-1][:len(v)]) or
+        (":" not in v and c.image.split(":")[0] == v),
+        "exited": lambda v: c.state is runtime.Status.EXITED and c.exit_code == int(v),
+    }
+    return all(any(tests[key](v) for v in values) for key, values in filters.items())
+
+
+def ports_text(c) -> str:
+    net = c.extra.get("network") or {}
+    return ", ".join(f"{m.get('host_ip') or '0.0.0.0'}:{m.get('host_port')}->{m.get('container_port')}/"
+                     f"{m.get('proto', 'tcp')}" for m in net.get("ports") or [])
+
+
+def row(c, now: float, no_trunc: bool) -> dict[str, str]:
+    cmd = " ".join(c.command)
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    net = (c.extra.get("network") or {}).get("network") or c.config.get("network", "")
+    return {"ID": c.id if no_trunc else c.short_id, "Image": c.image, "Command": f'"{cmd}"',
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(c.created)),
+            "RunningFor": f"{ago(now - c.created)} ago", "Status": status_text(c, now), "Ports": ports_text(c),
+            "Names": c.name, "State": c.state.value, "Networks": net,
+            "Mounts": ",".join(v.get("name") or v.get("source", "") for v in c.config.get("volumes") or [])}
+
+
+def render(template: str, rows: list[dict[str, str]]) -> list[str]:
+    """A small subset of Go's text/template, as ``docker ps --format`` uses it."""
+    table = template.startswith("table")
+    body = template[5:].lstrip() if table else template
+    body = body.replace("\\t", "\t").replace("\\n", "\n")
+    for _json, name in PLACEHOLDER.findall(body):
+        if name and name not in FIELDS:
+            raise UsageError(f"template: can't evaluate field {name} (use one of: "
+                             f"{', '.join('.' + f for f in FIELDS)})", op="ps")
+
+    def fill(values: dict[str, str], as_header: bool = False) -> str:
+        def one(m):
+            if not m.group(2):  # {{json .}}
+                return "" if as_header else json.dumps(values)
+            value = FIELDS[m.group(2)] if as_header else values[m.group(2)]
+            return json.dumps(value) if m.group(1) and not as_header else value
+        return PLACEHOLDER.sub(one, body)
+
+    lines = [fill(r) for r in rows]
+    if not table:
+        return lines
+    cells = [fill({}, True).split("\t")] + [line.split("\t") for line in lines]
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in cells) for i in range(max(map(len, cells)))]
+    return ["   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+
+
+@docker_codes
 def execute_ps(args) -> int:
     rt = runtime.Runtime(args.root)
+    filters = parse_filters(args.filter)
     now = time.time()
     rows = []
     for c in rt.containers.list():
         rt.refresh(c)
-        if not args.all and c.state not in (runtime.Status.RUNNING, runtime.Status.PAUSED):
+        if not (args.all or "status" in filters) and c.state not in (runtime.Status.RUNNING, runtime.Status.PAUSED):
             continue
-        rows.append(c)
+        if matches(c, filters):
+            rows.append(c)
     if args.quiet:
         for c in rows:
             print(c.id if args.no_trunc else c.short_id)
         return 0
     if args.format == "json":
-        for c in rows:
-            print(json.dumps(c.to_dict()))
-        return 0
-    table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
-    for c in rows:
-        cmd = " ".join(c.command)
-        if not args.no_trunc and len(cmd) > 20:
-            cmd = cmd[:19] + "…"
-        table.append((c.id if args.no_trunc else c.short_id, c.image, f'"{cmd}"',
-                      f"{ago(now - c.created)} ago", status_text(c, now), "", c.name))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        template = "{{json .}}"
+    elif args.format == "table":
+        template = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    else:
+        template = args.format
+    for line in render(template, [row(c, now, args.no_trunc) for c in rows]):
+        print(line)
     return 0
 
 
 def add_rm_arguments(p) -> None:
     p.add_argument("-f", "--force", action="store_true", help="kill and remove a running container")
+    p.add_argument("-v", "--volumes", action="store_true", help="also remove the container's anonymous volumes")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
@@ -88,7 +187,10 @@ def execute_rm(args) -> int:
     code = 0
     for ref in args.containers:
         try:
-            rt.remove(ref, force=args.force)
+            c = rt.remove(ref, force=args.force)
+            if args.volumes:
+                from ..runtime.volumes import remove_anonymous
+                remove_anonymous(rt.root, c)
             print(ref)
         except MiniContainerError as err:
             print(f"minicontainer: {err}", file=sys.stderr)
@@ -136,6 +238,7 @@ def add_logs_arguments(p) -> None:
     p.add_argument("container")
 
 
+@docker_codes
 def execute_logs(args) -> int:
     import sys
     from ..runtime.logs import follow, parse_since, read_log
@@ -157,6 +260,7 @@ def add_top_arguments(p) -> None:
     p.add_argument("container")
 
 
+@docker_codes
 def execute_top(args) -> int:
     from ..runtime.top import processes
     rt = runtime.Runtime(args.root)
@@ -166,4 +270,75 @@ def execute_top(args) -> int:
     widths = [max(len(r[i]) for r in table) for i in range(5)]
     for r in table:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def add_cp_arguments(p) -> None:
+    p.add_argument("-L", "--follow-link", action="store_true", help="always follow a symbolic link in SRC")
+    p.add_argument("src", metavar="SRC", help="CONTAINER:PATH or a host path")
+    p.add_argument("dst", metavar="DEST", help="CONTAINER:PATH or a host path")
+
+
+@docker_codes
+def execute_cp(args) -> int:
+    import sys
+    from ..runtime.copy import copy
+    report = copy(runtime.Runtime(args.root), args.src, args.dst, follow_link=args.follow_link)
+    for path in report["skipped"]:
+        print(f"minicontainer: cp: skipped special file {path}", file=sys.stderr)
+    print(f"Successfully copied {report['bytes']} bytes ({report['files']} entries) to {args.dst}", file=sys.stderr)
+    return 0
+
+
+def _print_report(report: dict[str, list[str]]) -> None:
+    for kind, items in report.items():
+        if items and kind.startswith("left alone"):
+            print(f"{kind[0].upper()}{kind[1:]}: {len(items)}")
+        elif items:
+            print(f"{kind[0].upper()}{kind[1:]}:")
+            for item in items:
+                print(f"  {item}")
+    if not any(items for kind, items in report.items() if not kind.startswith("left alone")):
+        print("Nothing to remove")
+
+
+def _confirm(force: bool, what: str) -> bool:
+    import sys
+    if force:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to prune without -f when stdin is not a terminal", op="prune")
+    answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def add_container_arguments(p) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prune = sub.add_parser("prune", help="remove every stopped container and sweep their leftovers")
+    prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
+
+@docker_codes
+def execute_container(args) -> int:
+    from ..runtime.prune import prune
+    if not _confirm(args.force, "all stopped containers"):
+        return 0
+    _print_report(prune(runtime.Runtime(args.root), system=False))
+    return 0
+
+
+def add_system_arguments(p) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prune = sub.add_parser("prune", help="stopped containers, crash leftovers (cgroups, state dirs, monitors, "
+                                         "network, mounts)")
+    prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    prune.add_argument("--volumes", action="store_true", help="also remove unused anonymous volumes")
+
+
+@docker_codes
+def execute_system(args) -> int:
+    from ..runtime.prune import prune
+    if not _confirm(args.force, "all stopped containers and whatever crashed containers left behind"):
+        return 0
+    _print_report(prune(runtime.Runtime(args.root), system=True, volumes=args.volumes))
     return 0

@@ -142,5 +142,10 @@ def execute_exec(args) -> int:
     from ..runtime.exec import exec_in
     if not args.command:
         raise MiniContainerError("exec needs a command", op="exec")
-    return exec_in(_runtime(args), args.container, args.command, env=args.env, workdir=args.workdir,
-                   user=args.user, tty=args.tty, interactive=args.interactive, detach=args.detach)
+    from ..errors import NotFoundError, StateError, UsageError
+    try:
+        return exec_in(_runtime(args), args.container, args.command, env=args.env, workdir=args.workdir,
+                       user=args.user, tty=args.tty, interactive=args.interactive, detach=args.detach)
+    except (NotFoundError, StateError, UsageError) as err:  # as docker: 1 before the command ran
+        print(f"minicontainer: {err}", file=sys.stderr)
+        return 1

@@ -143,9 +143,28 @@ class Syscalls:
         """sethostname(2): only visible inside the UTS namespace."""
         return self._run("sethostname", name, why, lambda: self._sys_sethostname(name))
 
-    def prctl(self, option: int, arg: int, why: str, *, label: str = "") -> None:
-        """prctl(2)."""
-        return self._run("prctl", f"{label or option}, {arg}", why, lambda: self._sys_prctl(option, arg))
+    def prctl(self, option: int, arg: int, why: str, *, label: str = "", arg3: int = 0) -> None:
+        """prctl(2); ``arg3`` for the options that take a second argument (PR_CAP_AMBIENT)."""
+        args = f"{label or option}, {arg}" + (f", {arg3}" if arg3 else "")
+        return self._run("prctl", args, why, lambda: self._sys_prctl(option, arg, arg3))
+
+    def capset(self, effective: int, permitted: int, inheritable: int, why: str) -> None:
+        """capset(2): set this thread's effective, permitted and inheritable capability sets (64-bit masks)."""
+        args = f"eff={effective:#x}, prm={permitted:#x}, inh={inheritable:#x}"
+        return self._run("capset", args, why, lambda: self._sys_capset(effective, permitted, inheritable))
+
+    def seccomp_filter(self, program: bytes, why: str, *, label: str = "") -> None:
+        """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog): install a classic-BPF syscall filter.
+
+        ``program`` is the filter's instructions, 8 bytes each (struct sock_filter). The
+        filter is inherited across fork and execve and can never be removed.
+        """
+        args = f"{label + ', ' if label else ''}{len(program) // 8} BPF instructions"
+        return self._run("seccomp", args, why, lambda: self._sys_seccomp_filter(program))
+
+    def run_helper(self, argv: Sequence[str], why: str) -> None:
+        """Run a privileged helper program to completion (newuidmap(1), newgidmap(1))."""
+        return self._run("spawn", " ".join(argv), why, lambda: self._sys_run_helper(list(argv)))
 
     def link_up(self, ifname: str, why: str) -> None:
         """ioctl(SIOCSIFFLAGS, IFF_UP) on an interface of this network namespace."""
@@ -184,7 +203,10 @@ class Syscalls:
     def _sys_write_file(self, path, data): raise NotImplementedError
     def _sys_setxattr(self, path, name, value): raise NotImplementedError
     def _sys_sethostname(self, name): raise NotImplementedError
-    def _sys_prctl(self, option, arg): raise NotImplementedError
+    def _sys_prctl(self, option, arg, arg3=0): raise NotImplementedError
+    def _sys_capset(self, effective, permitted, inheritable): raise NotImplementedError
+    def _sys_seccomp_filter(self, program): raise NotImplementedError
+    def _sys_run_helper(self, argv): raise NotImplementedError
     def _sys_link_up(self, ifname): raise NotImplementedError
     def _sys_setsid_ctty(self, fd): raise NotImplementedError
     def _sys_kill(self, pid, sig): raise NotImplementedError

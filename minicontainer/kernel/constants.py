@@ -43,6 +43,16 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24           # drop one capability from the bounding set (capabilities(7))
+PR_SET_SECCOMP = 22
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# seccomp(2)
+SECCOMP_MODE_FILTER = 2
+
+# capset(2): _LINUX_CAPABILITY_VERSION_3 (two 32-bit words per set)
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # ioctl(2) requests used on sockets and terminals
 SIOCGIFFLAGS = 0x8913

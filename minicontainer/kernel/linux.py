@@ -124,8 +124,40 @@ class LinuxSyscalls(Syscalls):
         raw = name.encode()
         self._check(self._libc.sethostname(raw, len(raw)), "sethostname")
 
-    def _sys_prctl(self, option, arg):
-        self._check(self._libc.prctl(option, arg, 0, 0, 0), "prctl")
+    def _sys_prctl(self, option, arg, arg3=0):
+        self._check(self._libc.prctl(option, arg, arg3, 0, 0), "prctl")
+
+    def _sys_capset(self, effective, permitted, inheritable):
+        # struct __user_cap_header_struct {u32 version; int pid} and two
+        # struct __user_cap_data_struct {u32 effective, permitted, inheritable}: low 32 bits, then high
+        header = struct.pack("Ii", C.LINUX_CAPABILITY_VERSION_3, 0)
+        lo, hi = 0xFFFFFFFF, 32
+        data = struct.pack("6I", effective & lo, permitted & lo, inheritable & lo,
+                           effective >> hi, permitted >> hi, inheritable >> hi)
+        hdr_buf = ctypes.create_string_buffer(header, len(header))
+        data_buf = ctypes.create_string_buffer(data, len(data))
+        self._check(self._libc.capset(hdr_buf, data_buf), "capset")
+
+    def _sys_seccomp_filter(self, program):
+        # struct sock_fprog {unsigned short len; struct sock_filter *filter}
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        buf = ctypes.create_string_buffer(bytes(program), len(program))
+        prog = SockFprog(len(program) // 8, ctypes.addressof(buf))
+        self._check(self._libc.prctl(C.PR_SET_SECCOMP, C.SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0),
+                    "seccomp")
+
+    def _sys_run_helper(self, argv):
+        import subprocess
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        except OSError as err:
+            raise KernelError.from_oserror("spawn", err, argv[0]) from err
+        except subprocess.TimeoutExpired as err:
+            raise KernelError("timed out", op="spawn", path=argv[0]) from err
+        if res.returncode != 0:
+            text = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+            raise KernelError(text.lower().rstrip("."), op="spawn", path=argv[0])
 
     def _sys_link_up(self, ifname):
         def up():

@@ -24,6 +24,8 @@ from .launcher import find_executable, _exec_error, DEFAULT_PATH, RESET_SIGNALS
 from .options import parse_env
 from .state import require
 from .users import resolve_user
+from ..security import confine, spec_for
+from ..security.userns import read_map
 
 #: the order we join them in: mount last (it changes what /proc and / mean for us)
 JOIN_ORDER = (("cgroup", C.CLONE_NEWCGROUP), ("ipc", C.CLONE_NEWIPC), ("uts", C.CLONE_NEWUTS),
@@ -55,7 +57,11 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
     sys = rt.sys
     ns_fds = []
     try:
-        for kind, flag in JOIN_ORDER:
+        own_user = os.readlink(rt.proc_root / "self" / "ns" / "user")
+        for kind, flag in ((("user", C.CLONE_NEWUSER),) + JOIN_ORDER):
+            if kind == "user" and os.readlink(rt.proc_root / str(c.pid) / "ns" / "user") == own_user:
+                continue  # the host's user namespace: joining our own would be EINVAL
+
             path = rt.proc_root / str(c.pid) / "ns" / kind
             try:
                 ns_fds.append((kind, flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
@@ -66,14 +72,19 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
         procs = [str(p) for p in rt._cgroup(c.id, sys).procs_files()]
         environment = container_env(rt.proc_root, c.pid)
         environment.update(parse_env(list(env)))
+        sec_cfg = c.config.get("security")
+        user = user or (sec_cfg or {}).get("user")
+        security = spec_for(sec_cfg, proc_root=rt.proc_root, env_items=list(env),
+                            single_uid_map=any(kind == "user" for kind, _, _ in ns_fds) and _single_map(rt, c.pid))
         return _launch(sys, ns_fds, procs, argv, environment, workdir or c.config.get("workdir") or "/",
-                       user, tty, interactive, detach, stdio or {})
+                       user, tty, interactive, detach, stdio or {}, security)
     finally:
         for _, _, fd in ns_fds:
             os.close(fd)
 
 
-def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interactive, detach, stdio) -> int:
+def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interactive, detach, stdio,
+            security=None) -> int:
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
     joiner = sys.fork("a process that will join the container's namespaces")
@@ -90,7 +101,7 @@ def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interac
                 sys.setns(fd, flag, f"join the container's {kind} namespace", label=f"/proc/PID/ns/{kind}")
             pid = sys.fork("born inside the container's PID namespace")
             if pid == 0:
-                _inside(sys, child, argv, env, workdir, user, tty, interactive, stdio)
+                _inside(sys, child, argv, env, workdir, user, tty, interactive, stdio, security)
             child.close()
             if detach:
                 os._exit(0)
@@ -147,6 +158,15 @@ def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interac
     return 128 - code if code < 0 else code
 
 
+def _single_map(rt, pid: int) -> bool:
+    """Does the container's user namespace map only one uid (rootless without /etc/subuid)?"""
+    try:
+        ranges = read_map((rt.proc_root / str(pid) / "uid_map").read_text())
+    except OSError:
+        return False
+    return len(ranges) == 1 and ranges[0][2] == 1
+
+
 def _report(chan: Channel, err: BaseException) -> None:
     try:
         chan.send({"type": "error", "message": str(err) or type(err).__name__,
@@ -155,7 +175,8 @@ def _report(chan: Channel, err: BaseException) -> None:
         pass
 
 
-def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interactive, stdio) -> None:
+def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interactive, stdio,
+            security=None) -> None:
     code = 125
     try:
         home = None
@@ -176,13 +197,16 @@ def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interac
             if not interactive and 0 not in stdio:
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)
-        if ids is not None:
+        if ids is not None and security is None:
             sys.switch_user(*ids, why="-u: run as this user of the image")
+        if ids is not None:
             env.setdefault("HOME", home)
         sys.chdir(workdir, "the working directory")
         path = find_executable(argv[0], env.get("PATH", DEFAULT_PATH))
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        if security is not None:  # the container's capabilities, user, no_new_privs and seccomp, last
+            confine(sys, security, ids)
         try:
             sys.execve(path, argv, env, "the command, inside the container")
         except KernelError as err:

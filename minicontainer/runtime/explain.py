@@ -30,7 +30,8 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
                   config={"workdir": opts.workdir or image.config.get("WorkingDir") or "/",
                           "hostname": opts.hostname or DRY_RUN_ID[:12], "env": list(opts.env),
                           "tty": opts.tty, "interactive": opts.interactive, "init": opts.init,
-                          "limits": opts.limits.to_dict() if opts.limits is not None else None},
+                          "limits": opts.limits.to_dict() if opts.limits is not None else None,
+                          "security": opts.security_config()},
                   dir=rt.containers.dir / DRY_RUN_ID)
     procs: list[str] = []
     try:

@@ -39,6 +39,9 @@ from ..monitor import DetachSpec, hand_over
 from ..namespaces import clone_flags, describe
 from .channel import Channel
 from .init import run_as_init  # imported now: after pivot_root no module file of ours is reachable
+from ..security import SecuritySpec, confine  # likewise: applied after pivot_root
+from ..security.userns import UsernsPlan, write_maps
+from .users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: signals Python changes at start-up that a new program must get back at their defaults
@@ -62,6 +65,8 @@ class LaunchSpec:
     stdio: dict[int, int] = field(default_factory=dict)   # 0/1/2 -> a descriptor of the runtime's
     detach: DetachSpec | None = None   # run -d: the monitor outlives the runtime and keeps the logs
     pty_socket: socket.socket | None = None  # run -d -t: where PID 1 sends its terminal's master side
+    security: SecuritySpec | None = None   # capabilities, user, no_new_privs, seccomp (before execve)
+    userns: UsernsPlan | None = None        # rootless: the monitor first unshares a user namespace
 
 
 @dataclass
@@ -150,6 +155,17 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
                 steps[-1] = step
             else:
                 steps.append(step)
+        elif kind == "userns":   # the monitor is in its new user namespace: map it from out here
+            before = len(sys.steps)
+            try:
+                write_maps(sys, msg["pid"], spec.userns)
+            except BaseException as err:
+                failure = err
+                chan.send({"type": "abort"})
+                break
+            finally:
+                steps += sys.steps[before:]
+            chan.send({"type": "mapped"})
         elif kind == "pid":
             pid = msg["pid"]
             monitor = msg.get("monitor", monitor)
@@ -169,7 +185,10 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
                     failure = err
                     _kill(pid)
                     break
-            chan.send({"type": "go"})
+            try:
+                chan.send({"type": "go"})
+            except OSError:  # the container died after "ready": its error (if any) or EOF follows
+                pass
         elif kind == "error":
             failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
                        else MiniContainerError(msg["message"]))  # the message names its operation already
@@ -244,6 +263,8 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
         if spec.die_with_runtime:
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
                       label="PR_SET_PDEATHSIG")
+        if spec.userns is not None:
+            _enter_userns(sys, spec, chan, dry_run)
         sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
                     "outside, in the host's mount, network and cgroup namespaces")
         out_r = err_r = -1
@@ -305,6 +326,22 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
             os._exit(code)
 
 
+def _enter_userns(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:
+    """Rootless: a user namespace first (it grants the capabilities to create the others),
+    mapped by the runtime from the parent namespace before we go on."""
+    sys.unshare(C.CLONE_NEWUSER, "a user namespace: we become root in it, with every capability, but only "
+                "over what it owns; first, because it is what allows the others to be created")
+    if dry_run:
+        where, sys.where = sys.where, "runtime"
+        write_maps(sys, "<monitor>", spec.userns)
+        sys.where = where
+        return
+    chan.send({"type": "userns", "pid": os.getpid()})
+    msg, _ = chan.recv()
+    if not msg or msg.get("type") != "mapped":
+        raise MiniContainerError("the runtime did not map the user namespace", op="userns")
+
+
 def _report(chan: Channel, err: BaseException) -> None:
     exit_code = getattr(err, "exit_code", 125)
     try:
@@ -350,6 +387,8 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
         if not dry_run:
             for sig in RESET_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+        if spec.security is not None:
+            _confine(sys, spec, dry_run)
         if spec.init and not dry_run:
             run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
         try:
@@ -366,6 +405,20 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
     finally:
         if not dry_run:
             os._exit(code)
+
+
+def _confine(sys: Syscalls, spec: LaunchSpec, dry_run: bool) -> None:
+    """-u resolved in the image's /etc/passwd, then capabilities, no_new_privs and seccomp."""
+    ids = None
+    if spec.security.user:
+        if dry_run:
+            ids = (0, 0, [0]) if spec.security.user in ("0", "root") else (1000, 1000, [1000])
+        else:
+            uid, gid, groups, home = resolve_user(spec.security.user)
+            ids = (uid, gid, groups)
+            if spec.security.set_home:
+                spec.env["HOME"] = home
+    confine(sys, spec.security, ids)
 
 
 def _exec_error(cmd: str, err: KernelError) -> ExecError:

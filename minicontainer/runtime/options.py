@@ -33,6 +33,20 @@ class RunOptions:
     volumes: list[str] = field(default_factory=list)   # -v HOSTDIR:CTRDIR[:ro] | NAME:CTRDIR | CTRDIR
     tmpfs: list[str] = field(default_factory=list)     # --tmpfs CTRDIR[:OPTIONS]
     explain: bool = False             # collect every kernel step (RunResult.steps) for --explain
+    # security (minicontainer.security): --cap-add/--cap-drop/--privileged/--security-opt/--read-only/-u/--userns
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    security_opt: list[str] = field(default_factory=list)
+    read_only: bool = False
+    user: str | None = None
+    userns: str = "host"
+
+    def security_config(self) -> dict:
+        """The checked security settings a container record keeps (``config["security"]``)."""
+        from ..security import config_for
+        return config_for(self.cap_add, self.cap_drop, self.privileged, self.security_opt, self.read_only,
+                          self.user, self.userns)
 
     def validate(self) -> None:
         if not self.image:
@@ -46,6 +60,7 @@ class RunOptions:
         if self.hostname is not None and (len(self.hostname) > 64 or not HOSTNAME.match(self.hostname)):
             raise UsageError(f"invalid hostname {self.hostname!r}", op="run")
         parse_env(self.env)
+        self.security_config()
         self.volume_records()
 
     def volume_records(self) -> list[dict]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -72,6 +73,9 @@ class Runtime:
 
     # -- pieces --------------------------------------------------------------
     def _cgroup(self, cid: str, sys: Syscalls):
+        if self._rootless():
+            from ..security.rootless import NoCgroup
+            return NoCgroup()
         from ..cgroups import detect, new_manager
         layout = detect(self.cgroup_root, self.proc_root)
         return new_manager(layout, cid, sys, proc_root=self.proc_root)
@@ -103,10 +107,20 @@ class Runtime:
         plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
                           work=str(c.work_dir), merged=str(c.merged_dir), binds=binds,
                           volumes=mounts_for(cfg.get("volumes") or []))
+        from ..security import launch_settings
+        security, userns = launch_settings(cfg.get("security"), plan, cfg.get("env", []),
+                                           proc_root=self.proc_root, rootless=self._rootless())
         return launcher.LaunchSpec(argv=c.command, env=env, workdir=cfg["workdir"], hostname=cfg["hostname"],
                                    plan=plan, namespaces=_kinds(cfg), cgroup_procs=procs,
                                    tty=bool(cfg.get("tty")), interactive=bool(cfg.get("interactive")),
-                                   init=bool(cfg.get("init")))
+                                   init=bool(cfg.get("init")), security=security, userns=userns)
+
+    def _rootless(self) -> bool:
+        """Rootless mode (an ordinary user, or root of a user namespace): no cgroups, a user namespace."""
+        if getattr(self, "rootless", None) is None:
+            from ..security import rootless
+            self.rootless = rootless.active(proc_root=self.proc_root)
+        return self.rootless
 
     def _limits(self, c: Container):
         if not c.config.get("limits"):
@@ -118,6 +132,8 @@ class Runtime:
     def create(self, opts: RunOptions) -> Container:
         """Check the options, resolve the image and record a new container (status ``created``)."""
         opts.validate()
+        from ..security import rootless
+        rootless.check(opts, self._rootless(), self.proc_root, self.cgroup_root)
         if opts.network != "none" or opts.publish:
             from .. import network
             network.validate(self.root, opts.network, opts.publish)
@@ -129,10 +145,13 @@ class Runtime:
                   "network": opts.network, "publish": list(opts.publish), "limits": limits,
                   "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
+        config["security"] = opts.security_config()
         from .volumes import VolumeStore, materialize, undo
         vstore = VolumeStore(self.root)
-        with vstore.lock():  # a volume cannot be removed between being found and being recorded as used
-            config["volumes"], made = materialize(vstore, opts.volume_records())
+        records = opts.volume_records()
+        # a volume cannot be removed between being found and being recorded as used
+        with (vstore.lock() if any(r["type"] == "volume" for r in records) else contextlib.nullcontext()):
+            config["volumes"], made = materialize(vstore, records)
             try:
                 c = self.containers.create(name=opts.name, image=opts.image, image_id=image.id, command=argv,
                                            config=config)
@@ -141,6 +160,8 @@ class Runtime:
                 raise
         c.config["hostname"] = opts.hostname or c.short_id
         self.containers.save(c)
+        from .cgroup_sweep import register
+        register(self.root, c.id)   # so a crash leftover of its cgroup is known to be ours
         return c
 
     def run(self, opts: RunOptions, *, stdin=None, stdout=None, stderr=None) -> RunResult:
@@ -241,6 +262,10 @@ class Runtime:
             spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
                                      cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
             spec.trace = explain
+            # the detached monitor outlives us by design; PR_SET_PDEATHSIG would also fire when the
+            # short-lived middle process of its double fork exits (a race lost under load). If we die
+            # while starting, the container reads EOF instead of "go" and exits; the reaper records it
+            spec.die_with_runtime = False
             started = launcher.start(sys, spec, on_ready=self._network_hook(c))
         except MiniContainerError as err:
             err.container_id = c.id
@@ -328,9 +353,17 @@ class Runtime:
             if status is not None:
                 c.status, c.exit_code, c.pid = Status.EXITED.value, _exit_code(status), 0
                 c.finished_at = c.finished_at or (c.dir / "exit").stat().st_mtime
+                c.oom_killed = c.exit_code == 137 and self._oom_killed(c)
             elif not _alive(self.proc_root, c.pid, c.pid_start):
                 c.status = Status.DEAD.value
         return c
+
+    def _oom_killed(self, c: Container) -> bool:
+        """The kernel's OOM-kill counter of the container's cgroup, while the reaper has not removed it."""
+        try:
+            return bool(self._cgroup(c.id, self.sys).oom_killed())
+        except MiniContainerError:
+            return False
 
     def explain_plan(self, opts: RunOptions) -> list[Step]:
         """The ordered kernel steps ``run`` would take, from a RecordingSyscalls dry run."""

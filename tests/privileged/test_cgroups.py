@@ -37,6 +37,9 @@ class Child:
 
     def __init__(self, body, join_files=()):
         self.go_r, self.go_w = os.pipe()
+        # Made before the fork: LinuxSyscalls() runs ctypes.util.find_library, which spawns
+        # ldconfig, and a child half-way through spawning is slow to freeze.
+        sysc = LinuxSyscalls()
         self.pid = os.fork()
         if self.pid == 0:   # the child: never returns into pytest
             code = 1
@@ -44,7 +47,6 @@ class Child:
                 signal.alarm(int(CHILD_LIFETIME))   # hard bound on this process's life
                 os.close(self.go_w)
                 os.read(self.go_r, 1)
-                sysc = LinuxSyscalls()
                 for procs in join_files:             # join as the runtime's child does: write "0"
                     sysc.write_file(str(procs), "0", "join")
                 body()

@@ -69,8 +69,9 @@ def test_old_root_is_gone(cli, state_root):
     res = run(cli, state_root, "busybox", "cat", "/proc/self/mountinfo")
     targets = [line.split()[4] for line in res.stdout.splitlines() if line and line[0].isdigit()]
     assert targets[0] == "/"
+    from minicontainer.security.defaults import MASKED_PATHS, READONLY_PATHS  # security's mounts over /proc, /sys
     assert set(targets) <= {"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/etc/hosts", "/etc/hostname",
-                            "/etc/resolv.conf"}
+                            "/etc/resolv.conf", *MASKED_PATHS, *READONLY_PATHS}
 
 
 def test_proc_and_sys_are_read_only_and_dev_is_minimal(cli, state_root):

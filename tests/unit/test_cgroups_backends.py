@@ -331,3 +331,28 @@ def test_prune_finds_and_removes_leftovers(v1_host):
     assert sorted(find_leftovers(layout)) == ["alive"]
     assert prune(layout, sysc) == ["alive"]
     assert not list(layout.cgroup_root.rglob("minicontainer"))
+
+
+def test_v1_kill_all_never_leaves_the_group_frozen(v1_host):
+    layout, _ = v1_host
+
+    class StuckFreezer(FakeCgroupFs):   # a task that cannot be stopped keeps it FREEZING
+        def _fake_write(self, args):
+            super()._fake_write(args)
+            path, value = args.split(" <- ", 1)
+            if path.endswith("freezer.state") and eval(value) == "FROZEN":
+                Path(path).write_text("FREEZING")
+
+    sysc = StuckFreezer(layout.cgroup_root)
+    mgr = new_manager(layout, "c1", sysc)
+    mgr.wait_timeout = 0.05
+    mgr.create()
+    mgr.procs_files()[0].write_text("4242\n")
+    with pytest.raises(CgroupError, match="freezer did not reach FROZEN"):
+        mgr.freeze()
+    assert (mgr.dirs["freezer"] / "freezer.state").read_text() == "THAWED"
+    mgr.kill_all()
+    assert [s.args for s in sysc.steps if s.call == "kill"] == ["4242, 9"]
+    assert (mgr.dirs["freezer"] / "freezer.state").read_text() == "THAWED"
+    assert mgr.pids() == []
+    mgr.remove()

@@ -1,0 +1,133 @@
+"""RUN: execute a command in a real container, then keep what it wrote.
+
+This is the article's "a build is running a step in a container, then committing its
+diff", literally:
+
+1. create a container from the image built so far (the parent), with no network
+   (``--network none``: builds here are offline), the step's ENV, WORKDIR and USER;
+2. run it attached, its output streamed to the build output (the last lines are kept
+   for the error message when it fails);
+3. everything the command wrote is now in the container's overlay *upper directory*
+   (overlayfs copies a file up on first write and records deletions as whiteouts), so
+   that directory, tarred, is the new layer (:func:`minicontainer.images.commit.layer_from_dir`);
+4. remove the container, whatever happened.
+
+The runtime creates mount points it needs (``/proc``, ``/sys``, ``/dev``, the files it
+binds over ``/etc/hosts`` and ``/etc/hostname``) in the upper directory when the image
+lacks them; :func:`drop_runtime_artifacts` takes those back out (when still empty), or
+every image built ``FROM scratch`` would grow them. See overlayfs.rst and docker-build(1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+from ..errors import MiniContainerError, UsageError
+from ..images.changes import in_lower
+
+#: what the runtime may create in the upper dir as mount points (see minicontainer.rootfs)
+RUNTIME_MOUNT_POINTS = ("proc", "sys", "dev", "etc/hosts", "etc/hostname", "etc/resolv.conf", "etc")
+TAIL_LINES = 10
+
+
+class BuildStepError(MiniContainerError):
+    """A build step failed (a RUN exited non-zero, or its container could not start)."""
+
+    exit_code = 1
+
+
+@contextlib.contextmanager
+def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str):
+    """A created (not started) container for one RUN step; removed on the way out, always."""
+    from ..runtime.options import RunOptions
+    opts = RunOptions(image=image_id, command=argv, env=env, workdir=workdir or "/", network="none",
+                      init=True, rm=False)
+    c = runtime.create(opts)
+    try:
+        yield c
+    finally:
+        with contextlib.suppress(MiniContainerError):
+            runtime.remove(c.id, force=True)
+
+
+def run_attached(runtime, container, emit, tail: int = TAIL_LINES) -> tuple[int, list[str]]:
+    """Start ``container`` and wait; its stdout and stderr go to ``emit(text)`` as they come.
+
+    Returns (exit code, its last ``tail`` output lines)."""
+    last: collections.deque[str] = collections.deque(maxlen=tail)
+    read_fd, write_fd = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    reader = threading.Thread(target=_pump, args=(read_fd, emit, last), name="build-output", daemon=True)
+    reader.start()
+    try:
+        try:
+            result = runtime.start(container.id, attach=True, stdin=devnull, stdout=write_fd, stderr=write_fd)
+            code = result.exit_code
+        finally:
+            os.close(write_fd)          # the reader sees end-of-file once the container's copies are gone too
+            reader.join(timeout=30)
+    finally:
+        os.close(devnull)
+    return code, list(last)
+
+
+def _pump(fd: int, emit, last) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            text = decoder.decode(data)
+            emit(text)
+            lines = (partial + text).split("\n")
+            partial = lines.pop()
+            last.extend(lines)
+        if partial:
+            last.append(partial)
+    finally:
+        os.close(fd)
+
+
+def user_argv(argv: list[str], user: str, layers_top_first: list[Path]) -> list[str]:
+    """Run ``argv`` as USER through the image's own ``su`` (the runtime starts RUN steps as root).
+
+    ``su -p -s /bin/sh NAME -c 'exec "$0" "$@"' ARGV...`` switches uid, gid and groups and
+    then execs the command unchanged; ``-p`` keeps the step's environment."""
+    from .filesteps import lower_path
+    name, _, group = user.partition(":")
+    if not name or name in ("root", "0") and not group:
+        return argv
+    if group:
+        raise UsageError(f"USER {user}: RUN steps as user:group are not supported (only a user of the image)",
+                         op="RUN")
+    passwd = lower_path(layers_top_first, "etc/passwd")
+    entries = []
+    if passwd is not None:
+        entries = [line.split(":") for line in passwd.read_text(errors="replace").splitlines() if ":" in line]
+    match = next((e for e in entries if e[0] == name or (name.isdigit() and len(e) > 2 and e[2] == name)), None)
+    if match is None:
+        raise UsageError(f"unable to find user {name}: no matching entries in the image's passwd file", op="RUN")
+    if not any(lower_path(layers_top_first, p) for p in ("bin/su", "usr/bin/su", "sbin/su")):
+        raise UsageError(f"USER {user}: the image has no su to switch to that user for RUN", op="RUN")
+    return ["su", "-p", "-s", "/bin/sh", match[0], "-c", 'exec "$0" "$@"', *argv]
+
+
+def drop_runtime_artifacts(upper: Path, layers_top_first: list[Path]) -> None:
+    """Remove mount points the runtime created in ``upper`` that the image did not have (if empty)."""
+    for rel in RUNTIME_MOUNT_POINTS:
+        path = upper / rel
+        parts = tuple(rel.split("/"))
+        if not os.path.lexists(path) or in_lower(layers_top_first, parts):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()            # only when empty
+            elif path.is_file() and path.stat().st_size == 0:
+                path.unlink()

@@ -1,0 +1,175 @@
+"""Find and remove the cgroups that *this* state root's vanished containers left behind.
+
+A container's cgroup is a directory such as ``/sys/fs/cgroup/memory/<caller>/minicontainer/<id>``
+(see cgroups(7)). It is removed when the container exits (by the runtime, or by the
+reaper of a detached container), but SIGKILL runs no cleanup: a runtime killed between
+``mkdir`` and ``rmdir`` leaves the directory, sometimes with processes still in it, and
+their memory, pids and CPU limits keep counting against the host.
+
+The hard part is *whose* leftover it is. Every state root on a machine (each test, each
+user with ``--root``) puts its containers under the same ``minicontainer`` parents, and a
+cgroup carries no note of the root that made it. So this module only touches ids it can
+prove are ours:
+
+* ids with a record in this root that is not running (``exited``, ``created``, ``dead``);
+* ids listed in ``<root>/cgroups.json``, a small registry written when a container is
+  *created* (:func:`register`): an id whose record is gone (``rm`` crashed half-way, or a
+  directory was deleted by hand) is still known to be ours.
+
+Every other ``minicontainer/<id>`` is somebody else's and is left alone. An id leaves the
+registry once neither its record nor any cgroup of it remains.
+
+One more care: a container being *started* already has its cgroup while its record still
+says ``created`` (or ``exited`` on a restart) -- the record turns ``running`` only once
+PID 1 runs. A cgroup younger than the container's last recorded exit and than
+``grace`` seconds is therefore left for the next sweep.
+
+The registry is replaced atomically (write a temporary file, rename(2)) under an
+flock(2) lock, so concurrent ``create`` commands never lose each other's ids. Kernel
+calls (kill, rmdir) go through the runtime's Syscalls object, via the cgroup manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from ..errors import MiniContainerError
+
+REGISTRY = "cgroups.json"
+LOCK = ".cgroups.lock"
+GRACE = 30.0                      # seconds a fresh cgroup of a not-yet-running container is spared
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_id(text: str) -> bool:
+    return len(text) == 64 and set(text) <= _HEX
+
+
+@contextlib.contextmanager
+def _locked(root: Path):
+    path = Path(root) / LOCK
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise MiniContainerError(f"cannot open lock: {err.strerror.lower()}", op="lock", path=path) from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read(root: Path) -> dict[str, float]:
+    path = Path(root) / REGISTRY
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise MiniContainerError(f"unreadable cgroup registry: {err}", op="read", path=path) from err
+    ids = data.get("containers") if isinstance(data, dict) else None
+    return {k: float(v) for k, v in (ids or {}).items() if _is_id(k)}
+
+
+def _write(root: Path, ids: dict[str, float]) -> None:
+    path = Path(root) / REGISTRY
+    tmp = path.with_name(f".{REGISTRY}.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps({"containers": dict(sorted(ids.items()))}, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise MiniContainerError(f"cannot write cgroup registry: {err.strerror.lower()}", op="write",
+                                 path=path) from err
+
+
+def register(root: Path, container_id: str) -> None:
+    """Note that ``container_id`` belongs to this state root (called when it is created)."""
+    if not _is_id(container_id):
+        raise MiniContainerError(f"invalid container id {container_id!r}", op="register")
+    with _locked(root):
+        ids = _read(root)
+        ids[container_id] = time.time()
+        _write(root, ids)
+
+
+def registered(root: Path) -> set[str]:
+    """The ids of every container this root has created and not yet forgotten."""
+    with _locked(root):
+        return set(_read(root))
+
+
+def forget(root: Path, container_ids) -> None:
+    """Drop ids from the registry (their cgroups and records are gone)."""
+    drop = set(container_ids)
+    if not drop:
+        return
+    with _locked(root):
+        ids = _read(root)
+        if drop & set(ids):
+            _write(root, {k: v for k, v in ids.items() if k not in drop})
+
+
+def _born(dirs: dict[str, Path]) -> float:
+    """When the cgroup was made: the oldest status-change time of its directories."""
+    times = []
+    for path in dirs.values():
+        try:
+            times.append(path.stat().st_ctime)
+        except OSError:
+            continue
+    return min(times) if times else 0.0
+
+
+def _maybe_starting(c, dirs: dict[str, Path], grace: float, now: float) -> bool:
+    """A cgroup made after the record's last exit, seconds ago: a start may be under way."""
+    from .state import Status
+    if c.state not in (Status.CREATED, Status.EXITED):
+        return False
+    born = _born(dirs)
+    return born >= (c.finished_at or c.created) and now - born < grace
+
+
+def sweep_cgroups(rt, grace: float = GRACE) -> list[str]:
+    """Remove the cgroups of this root's containers that are not running; the ids removed.
+
+    ``rt`` is a :class:`~minicontainer.runtime.runner.Runtime`. What is left in such a
+    cgroup is killed first (:meth:`CgroupManager.remove`). Cgroups of running or paused
+    containers, of other state roots, and of containers that may be starting right now
+    are left alone.
+    """
+    from ..cgroups import detect
+    from ..cgroups.prune import find_leftovers, leftover_manager
+    from .state import Status
+
+    try:
+        layout = detect(rt.cgroup_root, rt.proc_root)
+    except MiniContainerError:
+        return []
+    found = find_leftovers(layout)
+    records = {c.id: c for c in rt.containers.list()}
+    known = registered(rt.root)
+    now = time.time()
+    removed: list[str] = []
+    for cid, dirs in sorted(found.items()):
+        c = records.get(cid)
+        if c is not None:
+            if rt.refresh(c).state in (Status.RUNNING, Status.PAUSED) or _maybe_starting(c, dirs, grace, now):
+                continue
+        elif cid not in known:
+            continue          # another state root's container: not ours to judge
+        try:
+            leftover_manager(layout, cid, dirs, rt.sys).remove()
+        except MiniContainerError:
+            continue          # still busy: the next sweep tries again
+        removed.append(cid)
+    # ids with neither a record nor a cgroup any more need no remembering
+    gone = {cid for cid in known if cid not in records and (cid not in found or cid in removed)}
+    forget(rt.root, gone)
+    return removed
