@@ -19,7 +19,7 @@ export MINICONTAINER_BUILD  := $(BUILD)
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup system venv guest bench clean help dirs course
+.PHONY: lab test setup system venv guest bench clean help dirs course hub-proxy
 
 help:
 	@echo "make lab    - install everything, open JupyterLab on the course (127.0.0.1:$(LAB_PORT))"
@@ -60,7 +60,7 @@ lab: setup dirs
 	exec $(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --allow-root \
 	  --ServerApp.root_dir=$(ROOT)/notebooks --IdentityProvider.token=$$token
 
-test: setup dirs
+test: setup dirs hub-proxy
 	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks \
 	  --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
@@ -68,6 +68,15 @@ bench: setup
 	$(PY) bench/start_latency.py
 	$(PY) bench/boot_overhead.py
 	$(PY) bench/layers.py
+
+# configurable-http-proxy for the JupyterHub smoke test and docs/classroom-hub.md, from npm, kept in
+# build/hub/ (not global). 4.6.x runs on Debian 12's Node.js 18; 5.x needs Node.js >= 20.
+HUB_PROXY := $(BUILD)/hub/node_modules/.bin/configurable-http-proxy
+hub-proxy: $(HUB_PROXY)
+
+$(HUB_PROXY):
+	@command -v npm >/dev/null || { echo "error: npm not found (scripts/install-system-deps.sh installs it)" >&2; exit 1; }
+	npm install --prefix $(BUILD)/hub --no-audit --no-fund --no-save --loglevel=error configurable-http-proxy@4.6.3
 
 # The executed chapters as a static site for reading without Jupyter (works offline, from file://).
 course: venv

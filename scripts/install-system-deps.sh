@@ -11,12 +11,18 @@ PACKAGES=(
   iputils-ping        # ping between containers in the networking chapter
   runc crun           # the reference runtimes bench/start_latency.py compares against
   util-linux          # unshare(1), nsenter(1), findmnt(1)
+  gcc libc6-dev       # static probes compiled by the escape suite and chapter 07 (cc -static)
+  passwd              # useradd/userdel: the rootless tests and chapter 07 create an ordinary user
+  chromium chromium-driver  # tests/browser: JupyterLab in headless Chromium (never Playwright's download)
+  nodejs              # tests/hub: configurable-http-proxy (from npm) runs on Node.js
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm: Debian's package, unless the Node.js already installed brought its own (NodeSource does)
+command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -102,6 +102,17 @@ def cgroups_of(ids, cgroup_root: Path = paths.CGROUP_ROOT) -> list[str]:
     return [p for p in minicontainer_cgroups(cgroup_root) if os.path.basename(p) in ids]
 
 
+def wait_for(pred, timeout: float = 10.0) -> bool:
+    """Poll ``pred`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def census(state_root: Path) -> dict[str, list[str]]:
     return {
         "mounts": mounts_under(state_root),

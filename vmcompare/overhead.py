@@ -31,7 +31,6 @@ beside ours, labelled as published.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -39,7 +38,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from minicontainer.paths import HOST_BUSYBOX_CANDIDATES, project_build_dir
+from minicontainer.paths import project_build_dir
 
 from . import workloads as wl
 from .errors import UsageError, VMError

@@ -184,6 +184,8 @@ class NetworkStore:
         bridge = bridge or bridge_name_for(name)
         if not _IFNAME_RE.match(bridge):
             raise UsageError(f"invalid bridge name {bridge!r} (1-15 of a-z A-Z 0-9 _ . -)", op="network create")
+        if self._read(DEFAULT_NETWORK) is None:
+            self.ensure_default()         # so a user network cannot overlap the default one
         with self.lock():
             if self._read(name) is not None:
                 raise ConflictError(f"network {name} already exists", op="network create")

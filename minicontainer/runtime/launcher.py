@@ -39,8 +39,8 @@ from ..monitor import DetachSpec, hand_over
 from ..namespaces import clone_flags, describe
 from .channel import Channel
 from .init import run_as_init  # imported now: after pivot_root no module file of ours is reachable
-from ..security import SecuritySpec, confine  # likewise: applied after pivot_root
-from ..security.userns import UsernsPlan, write_maps
+from ..security import SecuritySpec, confine_container  # likewise: applied after pivot_root
+from ..security.userns import UsernsPlan, enter_userns, write_maps
 from .users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -264,7 +264,7 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
                       label="PR_SET_PDEATHSIG")
         if spec.userns is not None:
-            _enter_userns(sys, spec, chan, dry_run)
+            enter_userns(sys, spec.userns, chan, dry_run)
         sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
                     "outside, in the host's mount, network and cgroup namespaces")
         out_r = err_r = -1
@@ -326,22 +326,6 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
             os._exit(code)
 
 
-def _enter_userns(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:
-    """Rootless: a user namespace first (it grants the capabilities to create the others),
-    mapped by the runtime from the parent namespace before we go on."""
-    sys.unshare(C.CLONE_NEWUSER, "a user namespace: we become root in it, with every capability, but only "
-                "over what it owns; first, because it is what allows the others to be created")
-    if dry_run:
-        where, sys.where = sys.where, "runtime"
-        write_maps(sys, "<monitor>", spec.userns)
-        sys.where = where
-        return
-    chan.send({"type": "userns", "pid": os.getpid()})
-    msg, _ = chan.recv()
-    if not msg or msg.get("type") != "mapped":
-        raise MiniContainerError("the runtime did not map the user namespace", op="userns")
-
-
 def _report(chan: Channel, err: BaseException) -> None:
     exit_code = getattr(err, "exit_code", 125)
     try:
@@ -388,7 +372,7 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
             for sig in RESET_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
         if spec.security is not None:
-            _confine(sys, spec, dry_run)
+            confine_container(sys, spec.security, spec.env, resolve_user, dry_run)
         if spec.init and not dry_run:
             run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
         try:
@@ -405,20 +389,6 @@ def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) ->
     finally:
         if not dry_run:
             os._exit(code)
-
-
-def _confine(sys: Syscalls, spec: LaunchSpec, dry_run: bool) -> None:
-    """-u resolved in the image's /etc/passwd, then capabilities, no_new_privs and seccomp."""
-    ids = None
-    if spec.security.user:
-        if dry_run:
-            ids = (0, 0, [0]) if spec.security.user in ("0", "root") else (1000, 1000, [1000])
-        else:
-            uid, gid, groups, home = resolve_user(spec.security.user)
-            ids = (uid, gid, groups)
-            if spec.security.set_home:
-                spec.env["HOME"] = home
-    confine(sys, spec.security, ids)
 
 
 def _exec_error(cmd: str, err: KernelError) -> ExecError:

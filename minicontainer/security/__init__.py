@@ -195,10 +195,26 @@ def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] |
             _install_seccomp(sys, spec)
 
 
+def confine_container(sys: Syscalls, spec: SecuritySpec, env: dict, resolve_user, dry_run: bool = False) -> None:
+    """The container's last steps before execve: ``-u`` looked up in the image's own /etc/passwd
+    (we are inside its root now) with ``resolve_user`` (:func:`minicontainer.runtime.users.resolve_user`,
+    imported by the caller before pivot_root), then :func:`confine`."""
+    ids = None
+    if spec.user:
+        if dry_run:  # the image's passwd file is not reachable in a dry run: a stand-in user
+            ids = (0, 0, [0]) if spec.user in ("0", "root") else (1000, 1000, [1000])
+        else:
+            uid, gid, groups, home = resolve_user(spec.user)
+            ids = (uid, gid, groups)
+            if spec.set_home:
+                env["HOME"] = home
+    confine(sys, spec, ids)
+
+
 def _install_seccomp(sys: Syscalls, spec: SecuritySpec) -> None:
     sys.seccomp_filter(spec.seccomp, f"seccomp ({spec.seccomp_label}): from now on the kernel refuses the "
                        "denied system calls, whatever our privileges", label="SECCOMP_MODE_FILTER")
 
 
 __all__ = ["SecuritySpec", "config_for", "spec_for", "paths_for", "confine", "parse_security_opts",
-           "launch_settings"]
+           "launch_settings", "confine_container"]

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import paths
+from ..errors import MiniContainerError
 from ..kernel import Syscalls
+from ..kernel import constants as C
 
 #: root's containers with ``--userns private`` and no /etc/subuid entry for root
 DEFAULT_ROOT_RANGE = (100000, 65536)
@@ -150,3 +152,23 @@ def in_initial_namespace(proc_root: Path = paths.PROC_ROOT) -> bool:
     except OSError:
         return True
     return read_map(text) == [(0, 0, 4294967295)]
+
+
+def enter_userns(sys: Syscalls, plan: UsernsPlan, chan, dry_run: bool = False) -> None:
+    """The monitor's first step in rootless mode: a new user namespace, mapped by the runtime.
+
+    It comes first because it is what grants the capabilities to create the other
+    namespaces. The maps must be written from the parent namespace, so we send our PID
+    over ``chan`` and wait until the runtime answers that it has written them.
+    """
+    sys.unshare(C.CLONE_NEWUSER, "a user namespace: we become root in it, with every capability, but only "
+                "over what it owns; first, because it is what allows the others to be created")
+    if dry_run:  # the plan shows the runtime's writes in place
+        where, sys.where = sys.where, "runtime"
+        write_maps(sys, "<monitor>", plan)
+        sys.where = where
+        return
+    chan.send({"type": "userns", "pid": os.getpid()})
+    msg, _ = chan.recv()
+    if not msg or msg.get("type") != "mapped":
+        raise MiniContainerError("the runtime did not map the user namespace", op="userns")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from census import census
+from census import census, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -24,24 +24,42 @@ def image_root():
     shutil.rmtree(root, ignore_errors=True)
 
 
+def own_memory_cgroup() -> str:
+    """Our memory cgroup (on this hybrid host /process_api/<hash>): containers started by this
+    test session get their memory cgroup below it, other sessions' containers do not."""
+    for line in open("/proc/self/cgroup").read().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return path.rstrip("/") + "/minicontainer/"
+    return "/minicontainer/"
+
+
 @pytest.fixture
 def state_root(image_root, tmp_path):
-    """A fresh state root (with the busybox image copied in) and a leak check afterwards.
+    """A fresh state root (with the busybox image copied in), and a leak check of *this session's*
+    containers afterwards: mounts, container processes, monitors and cgroups may not remain
+    (stopped containers may, as without --rm). Whatever the test left is then removed, so one
+    failure does not spill over into the next test.
 
-    Stopped containers may stay (as without --rm); mounts, cgroups and processes may not.
-    Whatever the test left is removed in any case, so one failure does not spill over.
+    Other work may run containers on the same host at the same time, so a cgroup counts as ours
+    when its memory cgroup lies below our own memory cgroup (or it carries the id of one that does).
     """
     root = tmp_path / "state"
     shutil.copytree(image_root, root, symlinks=True)
-    cgroups_before = set(census(root)["cgroups"])
+    before = set(census(root)["cgroups"])
     yield root
-    left = census(root)
-    left["cgroups"] = sorted(set(left["cgroups"]) - cgroups_before)  # others' containers may be running
     from minicontainer.runtime import Runtime
     rt = Runtime(root)
     for c in rt.containers.list():
         rt.remove(c.id, force=True)
-    for kind in ("mounts", "processes", "cgroups"):
+    # a reaper started by the last exit may still be finishing: it ends by itself within moments
+    wait_for(lambda: not census(root)["monitors"] and not census(root)["processes"], 10.0)
+    left = census(root)
+    mine = own_memory_cgroup()
+    new = set(left["cgroups"]) - before
+    ids = {os.path.basename(p) for p in new if mine in p}
+    left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
+    for kind in ("mounts", "processes", "cgroups", "monitors"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"
 
 

@@ -13,44 +13,7 @@ import time
 
 import pytest
 
-from census import cgroups_of, census, monitor_processes
-
-
-def own_memory_cgroup() -> str:
-    """Our memory cgroup (on this hybrid host /process_api/<hash>): containers started by this
-    test session get their memory cgroup below it, other sessions' containers do not."""
-    for line in open("/proc/self/cgroup").read().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        if "memory" in ctrls.split(","):
-            return path.rstrip("/") + "/minicontainer/"
-    return "/minicontainer/"
-
-
-@pytest.fixture
-def state_root(image_root, tmp_path):
-    """A fresh state root, and a leak check of *this session's* containers afterwards.
-
-    Other developers run containers on the same host at the same time, so a plain before/after
-    diff of every cgroup would blame us for theirs: a cgroup counts as ours when its memory
-    cgroup lies below our own memory cgroup, or when it carries the id of one of those.
-    """
-    root = tmp_path / "state"
-    shutil.copytree(image_root, root, symlinks=True)
-    before = set(census(root)["cgroups"])
-    yield root
-    from minicontainer.runtime import Runtime
-    rt = Runtime(root)
-    for c in rt.containers.list():
-        rt.remove(c.id, force=True)
-    # a reaper started by the last exit may still be finishing: it ends by itself within moments
-    wait_for(lambda: not census(root)["monitors"] and not census(root)["processes"], 10.0)
-    left = census(root)
-    mine = own_memory_cgroup()
-    new = set(left["cgroups"]) - before
-    ids = {os.path.basename(p) for p in new if mine in p}
-    left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
-    for kind in ("mounts", "processes", "cgroups", "monitors"):
-        assert not left[kind], f"{kind} left behind: {left[kind]}"
+from census import cgroups_of, census, monitor_processes, wait_for
 
 
 def mc(cli, root, *args, input=None, timeout=60):
@@ -77,15 +40,6 @@ def detached(cli, root, *args):
 
 def state(cli, root, ref):
     return json.loads(ok(mc(cli, root, "inspect", ref)))[0]["State"]
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ----------------------------------------------------------------------------- verbs

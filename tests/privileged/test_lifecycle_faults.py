@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from census import cgroups_of, census, monitor_processes
-from test_lifecycle import mc, ok, state_root, wait_for  # noqa: F401 - state_root is a fixture
+from census import cgroups_of, census, monitor_processes, wait_for
+from test_lifecycle import mc, ok
 
 
 def ps_all(cli, root):

@@ -259,3 +259,43 @@ def test_bad_update_is_refused_before_anything_changes(cli, root):
         res = mc(cli, root, "update", *flags, "kept")
         assert res.returncode == 125 and len(res.stderr.splitlines()) == 1, res.stderr
     assert manager(root, "kept").stats().memory_limit == 64 * MiB
+
+
+# -- sweeping crash leftovers ------------------------------------------------------------------
+
+def test_sweep_removes_only_this_roots_leftovers(cli, root):
+    from minicontainer.runtime import Runtime
+    from minicontainer.runtime.cgroup_sweep import register, registered, sweep_cgroups
+    from minicontainer.runtime.names import new_id
+
+    rt = Runtime(root)
+    assert mc(cli, root, "create", "--name", "crashed", "--network", "none", "busybox", "true").returncode == 0
+    crashed = rt.containers.get("crashed")
+    gone, foreign = new_id(), new_id()
+    register(root, gone)                                   # ours, but its record has vanished
+    mgrs = {cid: rt._cgroup(cid, rt.sys) for cid in (crashed.id, gone, foreign)}
+    sleeper = None
+    try:
+        for mgr in mgrs.values():
+            mgr.create()
+        sleeper = subprocess.Popen(["sleep", "60"])
+        mgrs[crashed.id].add_process(sleeper.pid)          # a process a crash left inside
+        detached(cli, root, "--name", "alive", "busybox", "sleep", "60")
+        alive = manager(root, "alive")
+        # the crashed container's cgroup is seconds old and its record says "created":
+        # it could be starting right now, so the default grace spares it
+        # (the record-less one has no such excuse)
+        assert sweep_cgroups(rt) == [gone]
+        assert mgrs[crashed.id].exists()
+        assert sweep_cgroups(rt, grace=0) == [crashed.id]
+        assert not mgrs[crashed.id].exists() and not mgrs[gone].exists()
+        assert sleeper.wait(timeout=10) == -9              # what was left inside was killed
+        assert mgrs[foreign].exists()                      # another root's: left alone
+        assert alive.exists()                              # running: left alone
+        assert gone not in registered(root) and crashed.id in registered(root)
+    finally:
+        if sleeper is not None and sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        for mgr in mgrs.values():
+            mgr.remove()
