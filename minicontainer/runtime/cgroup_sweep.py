@@ -136,13 +136,14 @@ def _maybe_starting(c, dirs: dict[str, Path], grace: float, now: float) -> bool:
     return born >= (c.finished_at or c.created) and now - born < grace
 
 
-def sweep_cgroups(rt, grace: float = GRACE) -> list[str]:
+def sweep_cgroups(rt, grace: float = GRACE, also: set[str] = frozenset()) -> list[str]:
     """Remove the cgroups of this root's containers that are not running; the ids removed.
 
     ``rt`` is a :class:`~minicontainer.runtime.runner.Runtime`. What is left in such a
     cgroup is killed first (:meth:`CgroupManager.remove`). Cgroups of running or paused
     containers, of other state roots, and of containers that may be starting right now
-    are left alone.
+    are left alone. ``also`` adds ids that this root is known to have used by other evidence
+    (a crashed container's state directory, an orphaned monitor naming this root).
     """
     from ..cgroups import detect
     from ..cgroups.prune import find_leftovers, leftover_manager
@@ -162,7 +163,7 @@ def sweep_cgroups(rt, grace: float = GRACE) -> list[str]:
         if c is not None:
             if rt.refresh(c).state in (Status.RUNNING, Status.PAUSED) or _maybe_starting(c, dirs, grace, now):
                 continue
-        elif cid not in known:
+        elif cid not in known and cid not in also:
             continue          # another state root's container: not ours to judge
         try:
             leftover_manager(layout, cid, dirs, rt.sys).remove()

@@ -128,32 +128,6 @@ def kill_orphan_monitors(rt, known: set[str]) -> tuple[list[str], set[str]]:
     return removed, ids
 
 
-def sweep_cgroups(rt, ours: set[str], keep: set[str]) -> tuple[list[str], list[str]]:
-    """Remove leftover container cgroups with an id in ``ours`` and not in ``keep``.
-
-    Returns (removed, left alone because no container of this root claims them).
-    """
-    from ..cgroups import detect
-    from ..cgroups.prune import find_leftovers, leftover_manager
-    try:
-        layout = detect(rt.cgroup_root, rt.proc_root)
-    except MiniContainerError:
-        return [], []
-    removed, foreign = [], []
-    for cid, dirs in sorted(find_leftovers(layout).items()):
-        if cid in keep:
-            continue
-        if cid not in ours:
-            foreign.append(cid)
-            continue
-        try:
-            leftover_manager(layout, cid, dirs, rt.sys).remove()   # kills what is left, then rmdir
-            removed.append(cid)
-        except MiniContainerError:
-            continue
-    return removed, foreign
-
-
 def sweep_mounts(rt) -> list[str]:
     """Unmount (lazily, deepest first) anything mounted below the state root in our namespace."""
     root = str(rt.root).rstrip("/") + "/"
@@ -196,15 +170,13 @@ def prune(rt, *, system: bool = True, volumes: bool = False) -> dict[str, list[s
     report: dict[str, list[str]] = {"containers": prune_containers(rt)}
     report["state dirs"], stale_ids = sweep_state_dirs(rt)
     records = {c.id: c for c in rt.containers.list()}
-    live = {cid for cid, c in records.items() if rt.refresh(c).state in (Status.RUNNING, Status.PAUSED)}
     report["processes"], monitor_ids = kill_orphan_monitors(rt, set(records))
-    ours = set(records) | stale_ids | monitor_ids | set(report["containers"])
-    report["cgroups"], foreign = sweep_cgroups(rt, ours, live)
+    from .cgroup_sweep import sweep_cgroups
+    report["cgroups"] = sweep_cgroups(rt, also=stale_ids | monitor_ids | set(report["containers"]))
     if system:
         report["network"] = sweep_network(rt)
         report["mounts"] = sweep_mounts(rt)
         if volumes:
             from .volumes import VolumeStore
             report["volumes"] = VolumeStore(rt.root).prune()
-    report["left alone (cgroups of other state roots)"] = foreign
     return report

@@ -121,16 +121,21 @@ def make_network(cli, state_root):
     ids = mc(cli, state_root, "ps", "-aq", "--no-trunc").stdout.split()
     if ids:
         mc(cli, state_root, "rm", "-f", *ids)
-    for info in made:
-        assert links_on(info["bridge"]) == [], f"veths left on {info['bridge']}"
+    problems = []
+    for info in made:   # remove every network first, complain afterwards
+        if links_on(info["bridge"]):
+            problems.append(f"veths left on {info['bridge']}: {links_on(info['bridge'])}")
         mc(cli, state_root, "network", "rm", info["name"])
-        assert not bridge_exists(info["bridge"])
+        if bridge_exists(info["bridge"]):
+            problems.append(f"bridge {info['bridge']} left behind")
+    assert problems == []
 
 
 # -- the three modes -------------------------------------------------------------
 
 def test_bridge_gives_eth0_with_an_address_and_a_route(cli, state_root):
-    res = mc(cli, state_root, "run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; ip -o link show eth0")
+    res = mc(cli, state_root, "run", "--rm", "busybox", "sh", "-c",
+             "ip -4 -o addr show eth0; ip route; ip -o link show eth0")
     assert res.returncode == 0, res.stderr
     assert "inet 10.88." in res.stdout and "default via 10.88.0.1" in res.stdout
     peer = int(res.stdout.split("eth0@if")[1].split(":")[0])   # the host end's ifindex
