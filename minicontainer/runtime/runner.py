@@ -232,6 +232,7 @@ class Runtime:
 
     def _attached(self, c: Container, image, stdio: dict[int, int], explain: bool) -> RunResult:
         sys = self.sys
+        sys.steps.clear()  # the steps of this start only
         cgroup, code, oom = None, 125, False
         try:
             cgroup, spec = self._prepare(c, image, sys)
@@ -256,6 +257,7 @@ class Runtime:
         """Start with a monitor that outlives us; it records the exit through the reaper."""
         from ..monitor import DetachSpec, binary
         sys = self.sys
+        sys.steps.clear()  # the steps of this start only
         cgroup = None
         try:
             cgroup, spec = self._prepare(c, image, sys)

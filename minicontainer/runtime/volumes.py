@@ -31,7 +31,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -207,7 +206,7 @@ class VolumeStore:
 
     def create(self, name: str | None = None, *, anonymous: bool = False) -> tuple[Volume, bool]:
         """The volume ``name`` (made now if missing) and whether it was made. Call under :meth:`lock`."""
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         self._check_name(name)
         try:
             return self.get(name), False
