@@ -64,3 +64,9 @@ def test_readme_quickstart_is_the_two_commands():
 def test_ci_calls_make_test():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test modules by basename (rootdir conftest, no packages): twins collide."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(names) == sorted(set(names))
