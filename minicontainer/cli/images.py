@@ -1,10 +1,8 @@
-"""Image commands: pull (busybox only), images, inspect, history, tag, rmi, image prune,
+"""Image commands: pull (busybox only), images, history, tag, rmi, image prune,
 save, load, import, diff, commit, export. Thin: parse, call minicontainer.images, print."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 
 from ..errors import UsageError

@@ -8,13 +8,13 @@ It takes the container's lock, so it never races a command that is changing it.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from ..errors import MiniContainerError
 from ..monitor import read_exit
-from .runner import Runtime, _exit_code
+from .processes import exit_code
+from .runner import Runtime
 from .state import Status
 
 
@@ -29,7 +29,7 @@ def reap(root: str, cid: str) -> int:
             c = rt.containers.load(cid)
         except MiniContainerError:
             return 0
-        code = _exit_code(read_exit(c.dir / "exit"))
+        code = exit_code(read_exit(c.dir / "exit"))
         rt._disconnect(c)
         cgroup = rt._cgroup(c.id, rt.sys)
         oom = False

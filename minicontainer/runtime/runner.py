@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -16,16 +15,16 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import MiniContainerError
-from ..kernel import DryRunFinished, RecordingSyscalls, Step, Syscalls
+from ..kernel import Step, Syscalls
 from ..namespaces import DEFAULT_KINDS
 from ..rootfs import RootfsPlan
 from . import launcher
 from .containers import Container, ContainerStore
 from .options import RunOptions, command_for, image_env, parse_env
+from .processes import SignalProxy, alive, exit_code, start_ticks, wait_for_exit
 from .state import Status, require
 from .volumes import mounts_for
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 @dataclass
@@ -227,7 +226,7 @@ class Runtime:
     def _mark_running(self, c: Container, started: launcher.Started) -> None:
         c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
         c.monitor_pid, c.exit_code, c.oom_killed = started.monitor_pid, None, False
-        c.pid_start = _start_ticks(self.proc_root, started.pid)
+        c.pid_start = start_ticks(self.proc_root, started.pid)
         self.containers.save(c)
 
     def _attached(self, c: Container, image, stdio: dict[int, int], explain: bool) -> RunResult:
@@ -241,7 +240,7 @@ class Runtime:
                 started = launcher.start(sys, spec, on_ready=self._network_hook(c))
                 self._mark_running(c, started)
                 proxy.attach(started.pid)
-                code = _exit_code(_wait(started, bool(c.config.get("interactive"))))
+                code = exit_code(wait_for_exit(started, bool(c.config.get("interactive"))))
             oom = code == 137 and bool(cgroup.oom_killed())
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:
@@ -353,10 +352,10 @@ class Runtime:
             from ..monitor import read_exit
             status = read_exit(c.dir / "exit")
             if status is not None:
-                c.status, c.exit_code, c.pid = Status.EXITED.value, _exit_code(status), 0
+                c.status, c.exit_code, c.pid = Status.EXITED.value, exit_code(status), 0
                 c.finished_at = c.finished_at or (c.dir / "exit").stat().st_mtime
                 c.oom_killed = c.exit_code == 137 and self._oom_killed(c)
-            elif not _alive(self.proc_root, c.pid, c.pid_start):
+            elif not alive(self.proc_root, c.pid, c.pid_start):
                 c.status = Status.DEAD.value
         return c
 
@@ -369,53 +368,8 @@ class Runtime:
 
     def explain_plan(self, opts: RunOptions) -> list[Step]:
         """The ordered kernel steps ``run`` would take, from a RecordingSyscalls dry run."""
-        return dry_run_plan(self, opts)
-
-
-def dry_run_plan(rt: "Runtime", opts: RunOptions) -> list[Step]:
-    from .explain import plan_for
-    return plan_for(rt, opts)
-
-
-class SignalProxy:
-    """Forward the runtime's signals to the container's PID 1 (as docker's sig-proxy).
-
-    Installed before the container is started, so a signal that arrives while it starts
-    is kept and delivered as soon as its PID is known, instead of killing the runtime.
-    """
-
-    def __init__(self):
-        self.pid = 0
-        self.pending: list[int] = []
-        self.previous = {}
-
-    def __enter__(self):
-        for sig in FORWARDED_SIGNALS:
-            self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, _frame):
-        if self.pid:
-            _send(self.pid, signum)
-        else:
-            self.pending.append(signum)
-
-    def attach(self, pid: int) -> None:
-        self.pid = pid
-        for signum in self.pending:
-            _send(pid, signum)
-        self.pending.clear()
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def _send(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
+        from .explain import plan_for
+        return plan_for(self, opts)
 
 
 def _kinds(cfg: dict) -> tuple[str, ...]:
@@ -428,32 +382,3 @@ def _kinds(cfg: dict) -> tuple[str, ...]:
 def reaper_argv(root: Path, cid: str) -> list[str]:
     import sys
     return [sys.executable, "-m", "minicontainer.runtime.reaper", str(root), cid]
-
-
-def _wait(started: launcher.Started, interactive: bool) -> int | None:
-    if started.pty_master is not None:
-        from .tty import relay
-        relay(started.pty_master, started.status_fd, interactive=interactive)
-    return launcher.wait_status(started)
-
-
-def _exit_code(status: int | None) -> int:
-    if status is None:
-        return 125
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
-
-
-def _start_ticks(proc_root: Path, pid: int) -> int:
-    try:
-        text = (proc_root / str(pid) / "stat").read_text()
-        return int(text.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _alive(proc_root: Path, pid: int, start: int) -> bool:
-    if not pid:
-        return False
-    ticks = _start_ticks(proc_root, pid)
-    return ticks != 0 and (start == 0 or ticks == start)

@@ -215,7 +215,10 @@ def test_chapter_02_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
                 const k = w.sessionContext.session.kernel;
                 const code = Array.from(w.content.model.cells).filter(c => c.type === 'code'
                                && c.sharedModel.getSource().trim() !== '');
-                return k.status === 'idle' && code.every(c => c.executionCount !== null)
+                const failed = code.some(c => Array.from(c.outputs.toJSON())
+                                                  .some(o => o.output_type === 'error'));
+                // done: every cell ran, or one failed and Run All stopped there
+                return k.status === 'idle' && (failed || code.every(c => c.executionCount !== null))
                        && document.querySelectorAll('.jp-InputPrompt').length > 0
                        && !Array.from(document.querySelectorAll('.jp-InputPrompt'))
                                .some(p => p.textContent.includes('*')); }""",
@@ -233,11 +236,11 @@ def test_chapter_02_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
     elapsed = time.monotonic() - started
 
     code = [c for c in ran["cells"] if c["source"].strip()]
+    errors = [f"cell [{c['count']}]: {e}" for c in code for e in c["errors"]]
+    assert errors == [], "cells show errors:\n" + "\n".join(errors)
     counts = [c["count"] for c in code]
     # one fresh run, top to bottom, on a fresh kernel
     assert counts == list(range(1, len(code) + 1)), counts
-    errors = [f"cell [{c['count']}]: {e}" for c in code for e in c["errors"]]
-    assert errors == [], "cells show errors:\n" + "\n".join(errors)
     assert outside == [], f"the page tried to reach other hosts: {outside}"
     width, height = _png_size(SCREENSHOT)
     assert (width, height) == (1400, 1000) and SCREENSHOT.stat().st_size > 20_000

@@ -1,0 +1,87 @@
+"""The container's process as the runtime sees it: signals, exit status, liveness.
+
+The runtime forwards the signals it receives to the container's PID 1 (as docker's
+sig-proxy does), turns a wait(2) status into Docker's exit code (the code itself, or
+128+N for a process killed by signal N), and tells a live PID from a reused one by the
+process's start time in /proc/PID/stat (proc(5), field 22).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from . import launcher
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class SignalProxy:
+    """Forward the runtime's signals to the container's PID 1 (as docker's sig-proxy).
+
+    Installed before the container is started, so a signal that arrives while it starts
+    is kept and delivered as soon as its PID is known, instead of killing the runtime.
+    """
+
+    def __init__(self):
+        self.pid = 0
+        self.pending: list[int] = []
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in FORWARDED_SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame):
+        if self.pid:
+            _send(self.pid, signum)
+        else:
+            self.pending.append(signum)
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            _send(pid, signum)
+        self.pending.clear()
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _send(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_exit(started: launcher.Started, interactive: bool) -> int | None:
+    if started.pty_master is not None:
+        from .tty import relay
+        relay(started.pty_master, started.status_fd, interactive=interactive)
+    return launcher.wait_status(started)
+
+
+def exit_code(status: int | None) -> int:
+    if status is None:
+        return 125
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def start_ticks(proc_root: Path, pid: int) -> int:
+    try:
+        text = (proc_root / str(pid) / "stat").read_text()
+        return int(text.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def alive(proc_root: Path, pid: int, start: int) -> bool:
+    if not pid:
+        return False
+    ticks = start_ticks(proc_root, pid)
+    return ticks != 0 and (start == 0 or ticks == start)
