@@ -58,6 +58,9 @@ class GuestResult:
         return self.exit_code == 0
 
 
+SCRATCH_DIRS = ("/tmp", "/run")   # what the guest covers with its own tmpfs inside a shared root
+
+
 def _shares(share, host_root: bool) -> list[initramfs.Share]:
     out = []
     items = [tuple(s) for s in share]
@@ -98,6 +101,10 @@ def run_in_guest(command: str | list[str], *, share=(), host_root: bool = False,
     """
     from .qemu import VMConfig, boot, resolve_accel
     workload = shlex.join(command) if isinstance(command, (list, tuple)) else str(command)
+    if host_root and workdir and any(workdir == d or workdir.startswith(d + "/") for d in SCRATCH_DIRS):
+        # the guest mounts fresh tmpfs over /tmp and /run of the shared root: a working folder
+        # in there (a checkout under /tmp, say) is shared again on top, so it stays visible
+        share = [*share, (workdir, HOST_ROOT_MOUNT + workdir)]
     shares = _shares(share, host_root)
     if host_root and chroot is None:
         chroot = HOST_ROOT_MOUNT

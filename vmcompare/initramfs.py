@@ -106,17 +106,20 @@ def init_script(spec: InitSpec) -> str:
     for path in spec.modules:
         guest = f"{GUEST_MODULE_DIR}/{path.name.removesuffix('.xz')}"
         lines.append(f"insmod {guest} || fail insmod {path.name}")
-    for share in spec.shares:
-        opts = "trans=virtio,version=9p2000.L,msize=512000,cache=" + share.cache + (",ro" if share.readonly else "")
-        g = _check_guest_path(share.guest_path, "guest path")
-        lines += [f"mkdir -p {q(g)}", f"mount -t 9p -o {opts} {share.tag} {q(g)} || fail mount 9p {share.tag}"]
-    root = ""
+    root = _check_guest_path(spec.chroot, "chroot") if spec.chroot else ""
+    # shares inside the chroot (below its root) are mounted after its /proc, /tmp, /run ...,
+    # so that a fresh tmpfs does not hide them
+    inner = [s for s in spec.shares if root and s.guest_path.rstrip("/") != root
+             and s.guest_path.startswith(root + "/")]
+    for share in [s for s in spec.shares if s not in inner]:
+        lines += _mount_share(share)
     if spec.chroot:
-        root = _check_guest_path(spec.chroot, "chroot")
         for fs, where in (("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev"), ("tmpfs", "/tmp"),
                           ("tmpfs", "/run")):
             lines.append(f"mount -t {fs} {fs} {q(root + where)} || fail mount {fs} {where}")
         lines.append(f"mkdir -p {q(root)}/dev/shm {q(root)}/dev/pts; mount -t tmpfs shm {q(root)}/dev/shm")
+    for share in inner:
+        lines += _mount_share(share)
     if spec.cgroup2:
         lines.append(f"mount -t cgroup2 cgroup2 {q(root + '/sys/fs/cgroup')} || fail mount cgroup2")
     if spec.workload is not None:
@@ -134,6 +137,12 @@ def init_script(spec: InitSpec) -> str:
                   f'echo "{MARK} result exit=$rc b64=$(head -c {spec.max_output} /vmc.out | base64 -w 0)"']
     lines += ["up end", "poweroff -f", "sleep 5; echo o > /proc/sysrq-trigger"]
     return "\n".join(lines) + "\n"
+
+
+def _mount_share(share) -> list[str]:
+    opts = "trans=virtio,version=9p2000.L,msize=512000,cache=" + share.cache + (",ro" if share.readonly else "")
+    g = shlex.quote(_check_guest_path(share.guest_path, "guest path"))
+    return [f"mkdir -p {g}", f"mount -t 9p -o {opts} {share.tag} {g} || fail mount 9p {share.tag}"]
 
 
 def build(spec: InitSpec, busybox: Path | None = None) -> bytes:
