@@ -105,6 +105,9 @@ def matches(c, filters: dict[str, list[str]]) -> bool:
 
 
 def ports_text(c) -> str:
+    """Published ports, as docker shows them: only while the container runs (they are gone after)."""
+    if c.state not in (runtime.Status.RUNNING, runtime.Status.PAUSED):
+        return ""
     net = c.extra.get("network") or {}
     return ", ".join(f"{m.get('host_ip') or '0.0.0.0'}:{m.get('host_port')}->{m.get('container_port')}/"
                      f"{m.get('proto', 'tcp')}" for m in net.get("ports") or [])
