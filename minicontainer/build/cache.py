@@ -23,13 +23,12 @@ under an flock(2). An entry whose image was deleted (``rmi``, ``image prune``) i
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
 
+from ..locks import locked
 from ..errors import ImageError, MiniContainerError
 
 CACHE_FILE = "cache.json"
@@ -70,19 +69,8 @@ class BuildCache:
             return None
         return image
 
-    @contextlib.contextmanager
     def _locked(self):
-        try:
-            self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as err:
-            raise ImageError(f"cannot open the build cache: {err.strerror.lower()}", op="build cache",
-                             path=self.dir) from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return locked(self.dir / "lock", ImageError)
 
     def record(self, key: str, image_id: str) -> None:
         with self._locked():

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..locks import open_lock
 from ..errors import ConflictError, ImageError, NotFoundError, UsageError
 from . import reference
 from .digest import HashingWriter, check_digest, sha256_bytes
@@ -145,16 +146,13 @@ class ImageStore:
     @contextlib.contextmanager
     def lock(self):
         """Exclusive flock(2) on ``images/lock`` (re-entrant within this object)."""
-        import fcntl
         if self._lock_depth == 0:
             try:
                 for d in (self.root, self.blobs, self.layers, self.tmp):
                     d.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as err:
                 raise ImageError(f"cannot open the store: {err.strerror.lower()}", op="lock", path=self.root) from err
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._lock_fd = fd
+            self._lock_fd = open_lock(self.root / "lock", ImageError)
             self._clean_tmp()      # whatever is in tmp/ now was left by a writer that died
         self._lock_depth += 1
         try:

@@ -24,7 +24,6 @@ already routed on the host (read from /proc/net/route, see proc(5)) are skipped 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import json
@@ -35,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..locks import locked
 from ..errors import ConflictError, NetworkError, NotFoundError, UsageError
 from ..paths import PROC_ROOT
 
@@ -120,20 +120,13 @@ class NetworkStore:
         self.proc_root = Path(proc_root)
 
     # -- the lock ----------------------------------------------------------
-    @contextlib.contextmanager
     def lock(self):
         """An exclusive flock(2) on ``networks/.lock``: one writer at a time, across processes.
 
         flock locks belong to the open file description, so two threads that each open
         the file also exclude each other; the kernel drops the lock if we crash.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+        return locked(self.root / ".lock", NetworkError, mode=0o755)
 
     # -- reading -----------------------------------------------------------
     def _path(self, name: str) -> Path:

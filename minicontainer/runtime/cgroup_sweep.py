@@ -31,13 +31,12 @@ calls (kill, rmdir) go through the runtime's Syscalls object, via the cgroup man
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
 
+from ..locks import locked
 from ..errors import MiniContainerError
 
 REGISTRY = "cgroups.json"
@@ -50,19 +49,8 @@ def _is_id(text: str) -> bool:
     return len(text) == 64 and set(text) <= _HEX
 
 
-@contextlib.contextmanager
 def _locked(root: Path):
-    path = Path(root) / LOCK
-    try:
-        Path(root).mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as err:
-        raise MiniContainerError(f"cannot open lock: {err.strerror.lower()}", op="lock", path=path) from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return locked(Path(root) / LOCK, mode=0o755)
 
 
 def _read(root: Path) -> dict[str, float]:

@@ -17,8 +17,6 @@ half-created container is never visible; names are checked under a store-wide lo
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -26,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..locks import locked
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 from . import names
 from .state import Status
@@ -85,17 +84,8 @@ class ContainerStore:
         self.dir = self.root / "containers"
 
     # -- locking -------------------------------------------------------------
-    @contextlib.contextmanager
     def _flock(self, path: Path):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as err:
-            raise MiniContainerError(f"cannot open lock: {err.strerror.lower()}", op="lock", path=path) from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return locked(path)
 
     def store_lock(self):
         """Held while names are checked and containers appear or disappear."""

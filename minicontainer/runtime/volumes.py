@@ -26,8 +26,6 @@ is flock(2)ed while volumes appear or disappear.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -36,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..locks import locked
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
@@ -160,19 +159,9 @@ class VolumeStore:
         self.root = Path(state_root)
         self.dir = self.root / "volumes"
 
-    @contextlib.contextmanager
     def lock(self):
         """Held while volumes are created, removed or attached to a new container."""
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as err:
-            raise MiniContainerError(f"cannot open lock: {err.strerror.lower()}", op="lock", path=self.dir) from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return locked(self.dir / ".lock", mode=0o755)
 
     def _check_name(self, name: str) -> None:
         if not VOLUME_NAME.match(name or ""):
