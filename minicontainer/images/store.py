@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import remove_tree  # noqa: F401 - also used by the other image modules
 from ..locks import open_lock
 from ..errors import ConflictError, ImageError, NotFoundError, UsageError
 from . import reference
@@ -336,20 +336,3 @@ class ImageStore:
             if f"sha256:{entry.name}" not in live:
                 os.unlink(entry.path)
         return lines
-
-
-def remove_tree(path) -> None:
-    """rm -rf that copes with read-only directories and never follows symlinks."""
-    def onerror(func, p, exc):
-        if isinstance(exc, FileNotFoundError):
-            return
-        parent = os.path.dirname(p)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, 0o700)
-            func(p)
-            return
-        raise exc
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=lambda f, p, e: onerror(f, p, e[1]))
-    elif os.path.lexists(path):
-        os.unlink(path)

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..locks import locked
+from ..files import remove_tree
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 from . import names
 from .state import Status
@@ -127,7 +127,7 @@ class ContainerStore:
                 self._write(tmp / "state.json", c)
                 os.rename(tmp, final)
             except OSError as err:
-                shutil.rmtree(tmp, ignore_errors=True)
+                remove_tree(tmp)
                 raise MiniContainerError(f"cannot create container directory: {err.strerror.lower()}",
                                          op="create", path=tmp) from err
             return c
@@ -190,4 +190,4 @@ class ContainerStore:
                 os.rename(c.dir, graveyard)
             except FileNotFoundError:
                 return
-            shutil.rmtree(graveyard, ignore_errors=True)
+            remove_tree(graveyard)

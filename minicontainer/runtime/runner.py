@@ -192,11 +192,16 @@ class Runtime:
     def _prepare(self, c: Container, image, sys: Syscalls):
         cgroup = self._cgroup(c.id, sys)
         cgroup.create()
-        limits = self._limits(c)
-        if limits is not None:
-            cgroup.apply(limits)
-        binds = self._etc_files(c, c.config["hostname"])
-        return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
+        try:
+            limits = self._limits(c)
+            if limits is not None:
+                cgroup.apply(limits)
+            binds = self._etc_files(c, c.config["hostname"])
+            return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
+        except BaseException:
+            with contextlib.suppress(MiniContainerError):  # the caller never saw this cgroup
+                cgroup.remove()
+            raise
 
     def _network_hook(self, c: Container):
         """Called with the PID of the container's init once it waits in its new namespaces."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..locks import locked
+from ..files import remove_tree
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
@@ -239,7 +240,7 @@ class VolumeStore:
         except OSError as err:
             raise MiniContainerError(f"cannot remove volume: {err.strerror.lower()}", op="volume rm",
                                      path=vol.dir) from err
-        shutil.rmtree(grave, ignore_errors=True)
+        remove_tree(grave)
 
     def prune(self, all_unused: bool = False) -> list[str]:
         """Remove unused volumes: anonymous ones, or every unused one with ``all_unused``."""
