@@ -188,7 +188,9 @@ def test_chapter_02_runs_in_jupyterlab_in_a_real_browser(lab, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
+            # Chromium's crash handler writes under $HOME/.config: keep it in tmp_path too
+            env={**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")})
         try:
             page = browser.new_page()
             page.route("**/*", only_loopback)
