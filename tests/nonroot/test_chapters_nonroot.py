@@ -40,16 +40,11 @@ CHAPTER_TIMEOUT = 600
 
 # Chapters that, when this list was last updated, stop with an error for a reader without
 # root (issue 11, item 3). Not a way to silence a new failure: a chapter not listed here must
-# pass, and a listed chapter that starts passing shows up as XPASS in the summary.
+# pass, and a listed chapter that starts passing fails as XPASS(strict) until its entry goes.
 # (last updated 2026-11-27, by running this test as root on the course machine)
 ROOT_ONLY_TODAY: dict[str, str] = {
-    "01-containers-are-processes.ipynb": "cell 0 asserts os.geteuid() == 0 instead of falling back",
-    "04-union-mounts-and-layers.ipynb": "cell 14: PermissionError on an overlay 'work' directory",
-    "05-images-and-dockerfiles.ipynb": "cell 0 raises SystemExit ('run it as root') instead of falling back",
     "06-networking.ipynb": "cell 0 asserts root; later cells create bridge networks (rootless mode refuses "
                            "them) and call netlink (EPERM)",
-    "07-security.ipynb": "cell 3: rootless exec as 65534 has no subordinate ids; cells 8-10 use the "
-                         "passwd home '/nonexistent'",
     "08-containers-vs-vms.ipynb": "cell 2: PermissionError (vmcompare writes its initramfs into the root-owned build/guest cache)",
 }
 
@@ -63,7 +58,7 @@ def _params():
     for path in chapters():
         marks = []
         if path.name in ROOT_ONLY_TODAY:
-            marks.append(pytest.mark.xfail(reason=ROOT_ONLY_TODAY[path.name], strict=False))
+            marks.append(pytest.mark.xfail(reason=ROOT_ONLY_TODAY[path.name], strict=True))
         out.append(pytest.param(path, marks=marks, id=path.stem))
     return out
 
