@@ -27,7 +27,7 @@ import os
 import threading
 from pathlib import Path
 
-from ..errors import MiniContainerError, UsageError
+from ..errors import MiniContainerError
 from ..images.changes import in_lower
 
 #: what the runtime may create in the upper dir as mount points (see minicontainer.rootfs)
@@ -42,11 +42,12 @@ class BuildStepError(MiniContainerError):
 
 
 @contextlib.contextmanager
-def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str):
-    """A created (not started) container for one RUN step; removed on the way out, always."""
+def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str, user: str = ""):
+    """A created (not started) container for one RUN step, as the image's USER; removed on the
+    way out, always."""
     from ..runtime.options import RunOptions
     opts = RunOptions(image=image_id, command=argv, env=env, workdir=workdir or "/", network="none",
-                      init=True, rm=False)
+                      init=True, rm=False, user=user or "0")
     c = runtime.create(opts)
     try:
         yield c
@@ -93,30 +94,6 @@ def _pump(fd: int, emit, last) -> None:
             last.append(partial)
     finally:
         os.close(fd)
-
-
-def user_argv(argv: list[str], user: str, layers_top_first: list[Path]) -> list[str]:
-    """Run ``argv`` as USER through the image's own ``su`` (the runtime starts RUN steps as root).
-
-    ``su -p -s /bin/sh NAME -c 'exec "$0" "$@"' ARGV...`` switches uid, gid and groups and
-    then execs the command unchanged; ``-p`` keeps the step's environment."""
-    from .filesteps import lower_path
-    name, _, group = user.partition(":")
-    if not name or name in ("root", "0") and not group:
-        return argv
-    if group:
-        raise UsageError(f"USER {user}: RUN steps as user:group are not supported (only a user of the image)",
-                         op="RUN")
-    passwd = lower_path(layers_top_first, "etc/passwd")
-    entries = []
-    if passwd is not None:
-        entries = [line.split(":") for line in passwd.read_text(errors="replace").splitlines() if ":" in line]
-    match = next((e for e in entries if e[0] == name or (name.isdigit() and len(e) > 2 and e[2] == name)), None)
-    if match is None:
-        raise UsageError(f"unable to find user {name}: no matching entries in the image's passwd file", op="RUN")
-    if not any(lower_path(layers_top_first, p) for p in ("bin/su", "usr/bin/su", "sbin/su")):
-        raise UsageError(f"USER {user}: the image has no su to switch to that user for RUN", op="RUN")
-    return ["su", "-p", "-s", "/bin/sh", match[0], "-c", 'exec "$0" "$@"', *argv]
 
 
 def drop_runtime_artifacts(upper: Path, layers_top_first: list[Path]) -> None:

@@ -18,7 +18,7 @@ from ..errors import UsageError
 from . import filesteps as F
 from . import instructions as I
 from .context import BuildContext, IgnoreRules, content_hash
-from .runstep import BuildStepError, drop_runtime_artifacts, run_attached, step_container, user_argv
+from .runstep import BuildStepError, drop_runtime_artifacts, run_attached, step_container
 
 
 def plan_run(b, inst, state) -> dict:
@@ -36,10 +36,9 @@ def plan_run(b, inst, state) -> dict:
 
     def run() -> dict:
         layers = b.layers_top_first(state)
-        full_argv = user_argv(argv, user, layers)
         parent = b._materialize(state)
         env = [f"{k}={v}" for k, v in args_env.items()]
-        with step_container(b.runtime, parent, full_argv, env=env, workdir=workdir) as c:
+        with step_container(b.runtime, parent, argv, env=env, workdir=workdir, user=user) as c:
             b.say(f" ---> Running in {c.short_id}\n")
             try:
                 code, tail = run_attached(b.runtime, c, b.say)

@@ -145,6 +145,8 @@ class Runtime:
                   "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
         config["security"] = opts.security_config()
+        if opts.user is None and image.config.get("User"):   # the image's USER, as docker run applies it
+            config["security"]["user"] = image.config["User"]
         from .volumes import VolumeStore, materialize, undo
         vstore = VolumeStore(self.root)
         records = opts.volume_records()

@@ -283,3 +283,11 @@ def test_errors_are_one_clear_line(cli, state_root, tmp_path):
     res = build(cli, state_root, ctx, "-t", "Bad:Tag!")
     assert res.returncode == 125 and "invalid reference format" in res.stderr
     assert container_dirs(state_root) == []
+
+
+def test_run_applies_the_images_user_unless_told_otherwise(cli, state_root, tmp_path):
+    ctx = tmp_path / "user"
+    write(ctx, {"Dockerfile": 'FROM busybox\nUSER nobody\nCMD ["id", "-u"]\n'})
+    assert build(cli, state_root, ctx, "-t", "asnobody").returncode == 0
+    assert mc(cli, state_root, "run", "--rm", "--network", "none", "asnobody").stdout.strip() == "65534"
+    assert mc(cli, state_root, "run", "--rm", "--network", "none", "-u", "0", "asnobody").stdout.strip() == "0"
