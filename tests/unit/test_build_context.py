@@ -9,7 +9,7 @@ import pytest
 from minicontainer.build import filesteps as F
 from minicontainer.build.cache import BuildCache, step_key
 from minicontainer.build.context import BuildContext, IgnoreRules, content_hash
-from minicontainer.build.runstep import drop_runtime_artifacts, user_argv
+from minicontainer.build.runstep import drop_runtime_artifacts
 from minicontainer.build.stages import split_stages, stage_index, target_index
 from minicontainer.build.parser import DockerfileError, parse
 from minicontainer.errors import UsageError
@@ -199,19 +199,6 @@ def test_drop_runtime_artifacts_only_removes_empty_new_mount_points(tmp_path):
     drop_runtime_artifacts(upper, [low])
     left = sorted(str(p.relative_to(upper)) for p in upper.rglob("*"))
     assert left == ["data", "data/x", "dev", "sys", "sys/keep"]
-
-
-def test_user_argv(tmp_path):
-    low = make_layer(tmp_path / "low", {"etc/passwd": "root:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
-                                        "bin/su": "->busybox"})
-    assert user_argv(["id"], "", [low]) == ["id"]
-    assert user_argv(["id"], "root", [low]) == ["id"]
-    assert user_argv(["id", "-u"], "65534", [low]) == ["su", "-p", "-s", "/bin/sh", "nobody", "-c",
-                                                       'exec "$0" "$@"', "id", "-u"]
-    with pytest.raises(UsageError, match="unable to find user"):
-        user_argv(["id"], "ghost", [low])
-    with pytest.raises(UsageError, match="user:group"):
-        user_argv(["id"], "nobody:nogroup", [low])
 
 
 def test_stages_and_targets():
