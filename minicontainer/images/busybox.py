@@ -12,7 +12,6 @@ Being static, it needs no ``/lib``: the dynamic loader (ld.so(8)) never runs.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 import time
@@ -98,7 +97,7 @@ def build_tree(dest: Path, busybox: Path) -> None:
 
 def arch() -> str:
     """The OCI (Go) name of this machine's architecture."""
-    machine = platform.machine()
+    machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 

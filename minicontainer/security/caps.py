@@ -26,7 +26,7 @@ which we still have), then sets the other three sets with capset(2). ``grep Cap
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..errors import UsageError
 

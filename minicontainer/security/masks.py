@@ -22,7 +22,7 @@ so the container cannot peel them off. See mount_namespaces(7) and proc(5).
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..kernel import Syscalls
 from ..kernel import constants as C

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno as _errno
 import json
 import os
-import platform
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -37,7 +36,7 @@ ACTIONS = {
 }
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
              "SCMP_CMP_MASKED_EQ")
-#: platform.machine() -> the profile's name for it
+#: os.uname().machine -> the profile's name for it
 NATIVE_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 KNOWN_ARCHES = {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
                 "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
@@ -135,7 +134,7 @@ def _args(items, source: str, where: str) -> list[Arg]:
 
 
 def kernel_version(release: str | None = None) -> tuple[int, int]:
-    release = release or platform.release()
+    release = release or os.uname().release
     parts = release.split(".")
     try:
         return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
@@ -149,7 +148,7 @@ def parse(doc, caps=(), *, source: str = "default", arch: str | None = None,
 
     ``caps`` are the container's capability names (for ``includes``/``excludes``).
     """
-    arch = arch or NATIVE_ARCH.get(platform.machine(), platform.machine())
+    arch = arch or NATIVE_ARCH.get(os.uname().machine, os.uname().machine)
     kernel = kernel or kernel_version()
     if not isinstance(doc, dict):
         raise _fail("a profile must be a JSON object", source)

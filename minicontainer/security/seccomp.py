@@ -28,7 +28,8 @@ See also Documentation/userspace-api/seccomp_filter.rst and bpf(4) in FreeBSD's 
 
 from __future__ import annotations
 
-import platform
+import os
+
 import struct
 from dataclasses import dataclass
 
@@ -129,7 +130,7 @@ class Compiled:
 
 def native_table() -> tuple[int, int, dict[str, int]]:
     """(AUDIT_ARCH value, bit marking another ABI's numbers, name -> number) for this machine."""
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine == "x86_64":
         from . import syscalls_x86_64 as t
         return t.AUDIT_ARCH, t.X32_SYSCALL_BIT, t.NUMBERS
