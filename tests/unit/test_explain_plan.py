@@ -10,39 +10,15 @@ from minicontainer.runtime import RunOptions, Runtime
 from minicontainer.runtime.explain import DRY_RUN_ID, aliases_for, format_steps
 
 
-@pytest.fixture
-def fake_v2(tmp_path):
-    """A v2-only host: proc/self/mountinfo names one cgroup2 mount at <tmp>/cgroup."""
-    proc = tmp_path / "proc"
-    (proc / "self").mkdir(parents=True)
-    cg = tmp_path / "cgroup"
-    cg.mkdir()
-    (cg / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
-    (cg / "cgroup.subtree_control").write_text("")
-    (proc / "self" / "mountinfo").write_text(
-        f"30 23 0:26 / {cg} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n")
-    (proc / "self" / "cgroup").write_text("0::/\n")
-    return proc, cg
-
-
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    """A state root holding the busybox image (built from the host's busybox-static, no root needed)."""
-    root = tmp_path_factory.mktemp("images")
-    from minicontainer.images.store import ImageStore
-    ImageStore(root).ensure_busybox()
-    return root
-
-
-def plan(tmp_path, fake_v2, image_root, **kw):
-    proc, cg = fake_v2
+def plan(tmp_path, fake_host, image_root, **kw):
+    proc, cg = fake_host
     rt = Runtime(image_root, RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
     rt.rootless = False  # the root plan, whoever runs the test (rootless plans: test_security_plan.py)
     return rt, rt.explain_plan(RunOptions(image="busybox", command=["echo", "hi"], **kw))
 
 
-def test_dry_run_steps_in_order(tmp_path, fake_v2, image_root):
-    rt, steps = plan(tmp_path, fake_v2, image_root)
+def test_dry_run_steps_in_order(tmp_path, fake_host, image_root):
+    rt, steps = plan(tmp_path, fake_host, image_root)
     where = [s.where for s in steps]
     # the runtime prepares and forks; the monitor forks PID 1; the runtime puts it in its cgroup; PID 1 goes on
     runs = [w for i, w in enumerate(where) if i == 0 or where[i - 1] != w]
@@ -68,8 +44,8 @@ def test_dry_run_steps_in_order(tmp_path, fake_v2, image_root):
     assert "fork" in [c for c, _ in runtime] and "mkdir" in [c for c, _ in runtime]
 
 
-def test_dry_run_mounts_exactly_these(tmp_path, fake_v2, image_root):
-    _, steps = plan(tmp_path, fake_v2, image_root)
+def test_dry_run_mounts_exactly_these(tmp_path, fake_host, image_root):
+    _, steps = plan(tmp_path, fake_host, image_root)
     steps = steps[:[s.call for s in steps].index("pivot_root")]  # the masks after it: test_security_plan.py
     kinds = [s.args.split(",")[0] for s in steps if s.call == "mount"]
     assert kinds[0] == "none"        # the private remount of /
@@ -81,30 +57,30 @@ def test_dry_run_mounts_exactly_these(tmp_path, fake_v2, image_root):
     assert len(mknods) == 6  # the image has /etc/hosts and /etc/hostname to bind over
 
 
-def test_dry_run_touches_nothing(tmp_path, fake_v2, image_root):
-    proc, cg = fake_v2
+def test_dry_run_touches_nothing(tmp_path, fake_host, image_root):
+    proc, cg = fake_host
     before = sorted(p.name for p in cg.iterdir())
-    plan(tmp_path, fake_v2, image_root)
+    plan(tmp_path, fake_host, image_root)
     assert sorted(p.name for p in cg.iterdir()) == before
     assert not (image_root / "containers").exists()
 
 
-def test_explain_text_uses_aliases(tmp_path, fake_v2, image_root):
-    rt, steps = plan(tmp_path, fake_v2, image_root)
+def test_explain_text_uses_aliases(tmp_path, fake_host, image_root):
+    rt, steps = plan(tmp_path, fake_host, image_root)
     text = format_steps(steps, aliases_for(rt, DRY_RUN_ID))
     assert "pivot_root(., .)" in text
     assert DRY_RUN_ID not in text.split("\n\n", 1)[1]
     assert "# the overlay becomes '/'" in text
 
 
-def test_init_and_tty_change_the_plan_only_where_expected(tmp_path, fake_v2, image_root):
-    _, plain = plan(tmp_path, fake_v2, image_root)
-    _, with_init = plan(tmp_path, fake_v2, image_root, init=True)
+def test_init_and_tty_change_the_plan_only_where_expected(tmp_path, fake_host, image_root):
+    _, plain = plan(tmp_path, fake_host, image_root)
+    _, with_init = plan(tmp_path, fake_host, image_root, init=True)
     assert [s.call for s in plain] == [s.call for s in with_init]  # init forks only in a real run
 
 
-def test_injected_failure_stops_the_plan(tmp_path, fake_v2, image_root):
-    proc, cg = fake_v2
+def test_injected_failure_stops_the_plan(tmp_path, fake_host, image_root):
+    proc, cg = fake_host
     sys = RecordingSyscalls(fail={"pivot_root": errno.EINVAL})
     rt = Runtime(image_root, sys, proc_root=proc, cgroup_root=cg)
     with pytest.raises(KernelError, match="invalid argument"):

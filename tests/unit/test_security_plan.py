@@ -11,31 +11,6 @@ from minicontainer.security.caps import NAMES
 from minicontainer.security.userns import plan_for, read_map, subordinate_ranges
 
 
-@pytest.fixture
-def fake_host(tmp_path):
-    """A v2-only host under tmp_path: proc (with cap_last_cap) and a cgroup2 root."""
-    proc = tmp_path / "proc"
-    (proc / "self").mkdir(parents=True)
-    (proc / "sys" / "kernel").mkdir(parents=True)
-    (proc / "sys" / "kernel" / "cap_last_cap").write_text("40\n")
-    cg = tmp_path / "cgroup"
-    cg.mkdir()
-    (cg / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
-    (cg / "cgroup.subtree_control").write_text("")
-    (proc / "self" / "mountinfo").write_text(
-        f"30 23 0:26 / {cg} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n")
-    (proc / "self" / "cgroup").write_text("0::/\n")
-    return proc, cg
-
-
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    from minicontainer.images.store import ImageStore
-    ImageStore(root).ensure_busybox()
-    return root
-
-
 def plan(fake_host, image_root, rootless_mode=False, **kw):
     proc, cg = fake_host
     rt = Runtime(image_root, RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
