@@ -16,7 +16,7 @@ from __future__ import annotations
 from minicontainer.errors import MiniContainerError, NotFoundError, UsageError
 
 __all__ = ["VMError", "VMLaunchError", "BootTimeout", "GuestError", "KernelFetchError",
-           "NotFoundError", "UsageError"]
+           "NotFoundError", "UsageError", "RecordedResultsError"]
 
 
 class VMError(MiniContainerError):
@@ -49,3 +49,7 @@ class GuestError(VMError):
 
 class KernelFetchError(VMError):
     """The guest kernel package could not be downloaded or unpacked."""
+
+
+class RecordedResultsError(MiniContainerError):
+    """A file of recorded results (shown to readers who cannot measure) cannot be read or written."""

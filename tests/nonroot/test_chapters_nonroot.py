@@ -43,7 +43,6 @@ CHAPTER_TIMEOUT = 600
 # pass, and a listed chapter that starts passing fails as XPASS(strict) until its entry goes.
 # (last updated 2026-11-27, by running this test as root on the course machine)
 ROOT_ONLY_TODAY: dict[str, str] = {
-    "08-containers-vs-vms.ipynb": "cell 2: PermissionError (vmcompare writes its initramfs into the root-owned build/guest cache)",
 }
 
 
