@@ -48,9 +48,19 @@ class V1Manager(CgroupManager):
         if self.dirs.get("cpuset") is None or not (path / "cpuset.cpus").exists():
             return
         for name in ("cpuset.cpus", "cpuset.mems"):
-            if not read_text(path / name).strip():
-                value = read_text(parent / name).strip()
-                self.write(path / name, value, f"copy {name} from the parent: a new cpuset starts empty")
+            if read_text(path / name).strip():
+                continue
+            # the parent may be brand new too, made a moment ago by a concurrent start that has
+            # not filled it yet: fill every empty ancestor from the nearest one that has a value
+            empty = [path]
+            here = parent
+            while not read_text(here / name).strip() and (here.parent / name).exists():
+                empty.append(here)
+                here = here.parent
+            value = read_text(here / name).strip()
+            for d in reversed(empty):
+                if not read_text(d / name).strip():
+                    self.write(d / name, value, f"copy {name} from the parent: a new cpuset starts empty")
 
     # -- limits --------------------------------------------------------------
     def apply(self, limits: Limits) -> None:

@@ -158,6 +158,19 @@ def test_v1_create_copies_cpuset_from_the_parent(v1_host):
         new_manager(layout, "c1", sysc).create()
 
 
+def test_v1_create_fills_a_parent_another_start_has_not_filled_yet(v1_host):
+    """Two starts at once: the other made the shared parent but has not copied cpus/mems into it yet."""
+    layout, sysc = v1_host
+    cs = layout.cgroup_root / "cpuset"
+    (cs / "minicontainer").mkdir()
+    for name in ("cpuset.cpus", "cpuset.mems", "cgroup.procs"):
+        (cs / "minicontainer" / name).write_text("")
+    new_manager(layout, "c2", sysc).create()
+    assert (cs / "minicontainer/cpuset.cpus").read_text() == "0-1"
+    assert (cs / "minicontainer/c2/cpuset.cpus").read_text() == "0-1"
+    assert (cs / "minicontainer/c2/cpuset.mems").read_text() == "0"
+
+
 def test_v1_apply_writes_exact_files(v1_host):
     layout, sysc = v1_host
     mgr = new_manager(layout, "c1", sysc)
