@@ -62,6 +62,7 @@ class LaunchSpec:
     init: bool = False
     die_with_runtime: bool = True
     trace: bool = False        # stream every step to the runtime (--explain); off, it costs nothing
+    runtime_pid: int = 0       # set by start(): who the monitor's parent must be
     stdio: dict[int, int] = field(default_factory=dict)   # 0/1/2 -> a descriptor of the runtime's
     detach: DetachSpec | None = None   # run -d: the monitor outlives the runtime and keeps the logs
     pty_socket: socket.socket | None = None  # run -d -t: where PID 1 sends its terminal's master side
@@ -103,6 +104,7 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
     """Fork the monitor and container; return once the command is running (or raise)."""
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
+    spec.runtime_pid = os.getpid()
     try:
         monitor = sys.fork("the monitor: it creates the namespaces and waits for the container")
     except BaseException:
@@ -263,6 +265,8 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
         if spec.die_with_runtime:
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
                       label="PR_SET_PDEATHSIG")
+            if not dry_run and os.getppid() != spec.runtime_pid:   # it died before the line above took effect
+                os._exit(125)
         if spec.userns is not None:
             enter_userns(sys, spec.userns, chan, dry_run)
         sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
