@@ -17,22 +17,27 @@ from pathlib import Path
 from .errors import MiniContainerError
 
 
-def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700) -> int:
-    """Open (creating it and its folder) the lock file ``path`` and take the lock; a descriptor."""
+def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700, make_parent: bool = True) -> int:
+    """Open (creating it, and its folder unless ``make_parent`` is false) the lock file ``path`` and
+    take the lock; a descriptor. Without ``make_parent`` a missing folder raises FileNotFoundError:
+    a lock must never bring back the folder of something removed meanwhile."""
     path = Path(path)
     try:
-        path.parent.mkdir(mode=mode, parents=True, exist_ok=True)
+        if make_parent:
+            path.parent.mkdir(mode=mode, parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as err:
+        if isinstance(err, FileNotFoundError) and not make_parent:
+            raise
         raise error(f"cannot open lock: {(err.strerror or str(err)).lower()}", op="lock", path=path) from err
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
 
 @contextlib.contextmanager
-def locked(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700):
+def locked(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700, make_parent: bool = True):
     """Hold an exclusive flock on ``path`` for the ``with`` block."""
-    fd = open_lock(path, error, mode)
+    fd = open_lock(path, error, mode, make_parent)
     try:
         yield
     finally:

@@ -17,13 +17,14 @@ half-created container is never visible; names are checked under a store-wide lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..locks import locked
+from ..locks import locked, open_lock
 from ..files import remove_tree
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 from . import names
@@ -92,9 +93,20 @@ class ContainerStore:
         self._ensure()
         return self._flock(self.dir / ".lock")
 
+    @contextlib.contextmanager
     def lock(self, container: Container):
-        """Held while one container's state is read, changed and written back."""
-        return self._flock(container.dir / "lock")
+        """Held while one container's state is read, changed and written back.
+
+        It never recreates the directory of a container removed meanwhile (a reaper that
+        wakes up after ``rm -f`` must find the container gone, not bring it back)."""
+        try:
+            fd = open_lock(container.dir / "lock", make_parent=False)
+        except FileNotFoundError:
+            raise NotFoundError(f"no such container: {container.id}", op="lock") from None
+        try:
+            yield
+        finally:
+            os.close(fd)
 
     def _ensure(self) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..errors import MiniContainerError
+from ..errors import MiniContainerError, NotFoundError
 from ..monitor import read_exit
 from .processes import exit_code
 from .runner import Runtime
@@ -22,32 +22,33 @@ def reap(root: str, cid: str) -> int:
     rt = Runtime(root)
     try:
         c = rt.containers.load(cid)
-    except MiniContainerError:
-        return 0  # removed meanwhile (rm -f)
-    with rt.containers.lock(c):
-        try:
+        with rt.containers.lock(c):
             c = rt.containers.load(cid)
-        except MiniContainerError:
-            return 0
-        code = exit_code(read_exit(c.dir / "exit"))
-        rt._disconnect(c)
-        cgroup = rt._cgroup(c.id, rt.sys)
-        oom = False
-        try:
-            oom = code == 137 and bool(cgroup.oom_killed())
-            cgroup.remove()
-        except MiniContainerError:
-            pass
-        if c.config.get("rm"):
-            rm = True
-        else:
-            rm = False
-            c.status, c.exit_code, c.oom_killed = Status.EXITED.value, code, oom
-            c.pid, c.monitor_pid, c.finished_at = 0, 0, time.time()
-            rt.containers.save(c)
-    if rm:
+            remove = _record_exit(rt, c)
+    except NotFoundError:
+        return 0  # removed meanwhile (rm -f): nothing left to record
+    if remove:
         rt.containers.remove(c)
     return 0
+
+
+def _record_exit(rt: Runtime, c) -> bool:
+    """Free the cgroup and network, save the exit; True when the container goes (--rm)."""
+    code = exit_code(read_exit(c.dir / "exit"))
+    rt._disconnect(c)
+    cgroup = rt._cgroup(c.id, rt.sys)
+    oom = False
+    try:
+        oom = code == 137 and bool(cgroup.oom_killed())
+        cgroup.remove()
+    except MiniContainerError:
+        pass
+    if c.config.get("rm"):
+        return True
+    c.status, c.exit_code, c.oom_killed = Status.EXITED.value, code, oom
+    c.pid, c.monitor_pid, c.finished_at = 0, 0, time.time()
+    rt.containers.save(c)
+    return False
 
 
 if __name__ == "__main__":
