@@ -55,6 +55,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def for_each(refs, action) -> int:
+    """Apply ``action`` to each reference, printing it on success as Docker does; the
+    failures are one line each on stderr, and the exit code is 1 if any failed."""
+    from ..errors import MiniContainerError
+    code = 0
+    for ref in refs:
+        try:
+            action(ref)
+            print(ref)
+        except MiniContainerError as err:
+            print(f"minicontainer: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: minicontainer [--root DIR] COMMAND [ARGS...]", "", "commands:"]

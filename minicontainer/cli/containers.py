@@ -185,20 +185,15 @@ def add_rm_arguments(p) -> None:
 
 
 def execute_rm(args) -> int:
-    import sys
+    from . import for_each
     rt = runtime.Runtime(args.root)
-    code = 0
-    for ref in args.containers:
-        try:
-            c = rt.remove(ref, force=args.force)
-            if args.volumes:
-                from ..runtime.volumes import remove_anonymous
-                remove_anonymous(rt.root, c)
-            print(ref)
-        except MiniContainerError as err:
-            print(f"minicontainer: {err}", file=sys.stderr)
-            code = 1
-    return code
+
+    def remove(ref):
+        c = rt.remove(ref, force=args.force)
+        if args.volumes:
+            from ..runtime.volumes import remove_anonymous
+            remove_anonymous(rt.root, c)
+    return for_each(args.containers, remove)
 
 
 def add_inspect_arguments(p) -> None:

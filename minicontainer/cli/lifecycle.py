@@ -5,24 +5,12 @@ from __future__ import annotations
 import sys
 
 from ..errors import MiniContainerError
+from . import for_each
 
 
 def _runtime(args):
     from ..runtime import Runtime
     return Runtime(args.root)
-
-
-def _each(args, refs, action) -> int:
-    """Apply ``action`` to each container, printing its reference as Docker does; 1 if any failed."""
-    code = 0
-    for ref in refs:
-        try:
-            action(ref)
-            print(ref)
-        except MiniContainerError as err:
-            print(f"minicontainer: {err}", file=sys.stderr)
-            code = 1
-    return code
 
 
 def add_create_arguments(p) -> None:
@@ -48,7 +36,7 @@ def execute_start(args) -> int:
         if len(args.containers) != 1:
             raise MiniContainerError("you cannot start and attach multiple containers at once", op="start")
         return rt.start(args.containers[0], attach=True).exit_code
-    return _each(args, args.containers, rt.start)
+    return for_each(args.containers, rt.start)
 
 
 def add_stop_arguments(p) -> None:
@@ -59,7 +47,7 @@ def add_stop_arguments(p) -> None:
 def execute_stop(args) -> int:
     from ..runtime import lifecycle
     rt = _runtime(args)
-    return _each(args, args.containers, lambda ref: lifecycle.stop(rt, ref, args.time))
+    return for_each(args.containers, lambda ref: lifecycle.stop(rt, ref, args.time))
 
 
 add_restart_arguments = add_stop_arguments
@@ -68,7 +56,7 @@ add_restart_arguments = add_stop_arguments
 def execute_restart(args) -> int:
     from ..runtime import lifecycle
     rt = _runtime(args)
-    return _each(args, args.containers, lambda ref: lifecycle.restart(rt, ref, args.time))
+    return for_each(args.containers, lambda ref: lifecycle.restart(rt, ref, args.time))
 
 
 def add_kill_arguments(p) -> None:
@@ -80,7 +68,7 @@ def execute_kill(args) -> int:
     from ..runtime import lifecycle
     rt = _runtime(args)
     lifecycle.parse_signal(args.signal)  # a bad signal is an error before anything is sent
-    return _each(args, args.containers, lambda ref: lifecycle.kill(rt, ref, args.signal))
+    return for_each(args.containers, lambda ref: lifecycle.kill(rt, ref, args.signal))
 
 
 def add_containers_arguments(p) -> None:
@@ -106,13 +94,13 @@ def execute_wait(args) -> int:
 def execute_pause(args) -> int:
     from ..runtime import lifecycle
     rt = _runtime(args)
-    return _each(args, args.containers, lambda ref: lifecycle.pause(rt, ref))
+    return for_each(args.containers, lambda ref: lifecycle.pause(rt, ref))
 
 
 def execute_unpause(args) -> int:
     from ..runtime import lifecycle
     rt = _runtime(args)
-    return _each(args, args.containers, lambda ref: lifecycle.unpause(rt, ref))
+    return for_each(args.containers, lambda ref: lifecycle.unpause(rt, ref))
 
 
 def add_rename_arguments(p) -> None:
