@@ -1,5 +1,5 @@
 """`bench/start_latency.py --smoke` for real: every contender runs (minicontainer, runc, crun,
-the unshare floor), the report lines parse, the run path imports nothing forbidden, and
+the unshare floor, the python floor), the report lines parse, the run path imports nothing forbidden, and
 the bench leaves nothing behind (no temporary state, no mounts, no runc/crun container)."""
 
 import os
@@ -47,14 +47,18 @@ def test_smoke_run_reports_three_positive_ratios_and_leaves_nothing(bench_tmp):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     ratios = parse_ratio_lines(res.stdout)
-    assert set(ratios) == {("minicontainer", "runc"), ("minicontainer", "crun"), ("minicontainer", "unshare")}
+    assert set(ratios) == {("minicontainer", "runc"), ("minicontainer", "crun"), ("minicontainer", "unshare"),
+                           ("python_floor", "runc")}
     assert all(r > 0 for r in ratios.values()), ratios
     lines = res.stdout.splitlines()
     assert any(re.match(r"^target: minicontainer/runc <= 0\.90x: (met|NOT met) \(\d+\.\d+x\)$", ln) for ln in lines)
     assert any(ln.startswith("wrapper: every contender runs as `unshare -m sh -c '") for ln in lines)
     assert re.search(r"^machine: .+, \d+ cores, Linux \S+", res.stdout, re.M)
-    medians = re.findall(r"^  (minicontainer|runc|crun|unshare)\s+(\d+\.\d) ms", res.stdout, re.M)
-    assert {name for name, _ in medians} == {"minicontainer", "runc", "crun", "unshare"}
+    medians = re.findall(r"^  (minicontainer|runc|crun|unshare|python_floor)\s+(\d+\.\d) ms", res.stdout, re.M)
+    assert {name for name, _ in medians} == {"minicontainer", "runc", "crun", "unshare", "python_floor"}
+    grace = re.search(r"^\(moving PID 1 into its cgroups waited (\d+\.\d) ms in python_floor", res.stdout, re.M)
+    assert grace and float(grace.group(1)) >= 0, res.stdout
+    assert re.search(r"each run after 0\.1 s idle", res.stdout)
     assert all(float(ms) > 0 for _, ms in medians)
     assert re.search(r"^  forbidden \(.*\): none$", res.stdout, re.M)
     assert "leftovers: none" in lines

@@ -318,6 +318,8 @@ def test_start_latency_contenders_share_the_wrapper_and_use_fresh_ids(tmp_path):
     assert runs["runc"](0)[-1] != runs["runc"](1)[-1] != runs["crun"](1)[-1]
     assert argvs["unshare"][6:] == ["/usr/bin/unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net",
                                     "/usr/sbin/chroot", str(tmp_path / "layer"), "/bin/true"]
+    assert argvs[sl.FLOOR_REF][6:] == [sys.executable, str(sl.FLOOR_SCRIPT), str(tmp_path / "floor"),
+                                       str(tmp_path / "layer"), str(paths.CGROUP_ROOT), str(paths.PROC_ROOT)]
     importer = argvs[sl.IMPORTS_REF][-1]
     res = subprocess.run([sys.executable, "-c", importer + "import sys\nprint('json' in sys.modules)\n"],
                          capture_output=True, text=True)
