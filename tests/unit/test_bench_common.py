@@ -318,8 +318,12 @@ def test_start_latency_contenders_share_the_wrapper_and_use_fresh_ids(tmp_path):
     assert runs["runc"](0)[-1] != runs["runc"](1)[-1] != runs["crun"](1)[-1]
     assert argvs["unshare"][6:] == ["/usr/bin/unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--net",
                                     "/usr/sbin/chroot", str(tmp_path / "layer"), "/bin/true"]
-    assert argvs[sl.FLOOR_REF][6:] == [sys.executable, str(sl.FLOOR_SCRIPT), str(tmp_path / "floor"),
-                                       str(tmp_path / "layer"), str(paths.CGROUP_ROOT), str(paths.PROC_ROOT)]
+    floor = argvs[sl.FLOOR_REF][6:]
+    assert floor[:2] == [sys.executable, "-c"] and "import python_floor" in floor[2]
+    assert floor[3:] == [str(tmp_path / "floor"), str(tmp_path / "layer"), str(paths.CGROUP_ROOT),
+                         str(paths.PROC_ROOT)]
+    res = subprocess.run([sys.executable, "-c", floor[2]], capture_output=True, text=True)
+    assert res.returncode == 2 and "usage: python_floor.py" in res.stderr     # the launcher finds it
     importer = argvs[sl.IMPORTS_REF][-1]
     res = subprocess.run([sys.executable, "-c", importer + "import sys\nprint('json' in sys.modules)\n"],
                          capture_output=True, text=True)
