@@ -28,6 +28,8 @@ BINARY = HERE / "mc-monitor"
 
 @dataclass
 class DetachSpec:
+    """What the detached monitor needs: where to write the exit status and logs, and what to run after."""
+
     exit_file: str
     log_file: str
     cleanup_argv: list[str]

@@ -33,6 +33,8 @@ from .state import Status
 
 @dataclass
 class Container:
+    """A container's record, as saved in ``<state root>/containers/<id>/config.json``."""
+
     id: str
     name: str
     image: str

@@ -50,6 +50,8 @@ RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, 
 
 @dataclass
 class LaunchSpec:
+    """Everything the processes of a start need, decided before the first fork."""
+
     argv: list[str]
     env: dict[str, str]
     workdir: str
@@ -72,6 +74,8 @@ class LaunchSpec:
 
 @dataclass
 class Started:
+    """A started container: its PID 1, its monitor and how to learn its exit status."""
+
     monitor_pid: int         # the runtime's child (foreground), or the detached monitor
     pid: int                 # the container's PID 1, as the host numbers it
     status_fd: int           # the monitor writes the wait status here

@@ -15,6 +15,8 @@ HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-
 
 @dataclass
 class RunOptions:
+    """What ``minicontainer run``/``create`` were asked for: one field per flag, checked by validate()."""
+
     image: str
     command: list[str] = field(default_factory=list)
     name: str | None = None

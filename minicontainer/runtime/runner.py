@@ -29,6 +29,8 @@ from .volumes import mounts_for
 
 @dataclass
 class RunResult:
+    """How a run ended: Docker's exit code, the container, and the kernel steps taken."""
+
     exit_code: int
     container: Container | None
     steps: list[Step] = field(default_factory=list)

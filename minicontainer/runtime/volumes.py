@@ -137,6 +137,8 @@ def tmpfs_mount_args(options: str) -> tuple[int, str]:
 # --------------------------------------------------------------------------- the store
 @dataclass
 class Volume:
+    """A named or anonymous volume: a directory under the state root, bind-mounted into containers."""
+
     name: str
     created: float
     anonymous: bool

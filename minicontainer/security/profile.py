@@ -48,6 +48,8 @@ MAX_U64 = (1 << 64) - 1
 
 @dataclass
 class Arg:
+    """A condition on one system-call argument (``SCMP_CMP_*`` in Docker's profile format)."""
+
     index: int          # which argument, 0..5
     op: str             # one of OPERATORS
     value: int
@@ -56,6 +58,8 @@ class Arg:
 
 @dataclass
 class Rule:
+    """System calls that get one action, optionally only when their arguments match."""
+
     names: list[str]
     action: int                      # SECCOMP_RET_* with its data (the errno for ERRNO)
     args: list[Arg] = field(default_factory=list)
@@ -63,6 +67,8 @@ class Rule:
 
 @dataclass
 class Profile:
+    """A seccomp profile: the default action and the rules that override it."""
+
     default_action: int
     rules: list[Rule]
     source: str = "default"

@@ -119,6 +119,8 @@ def _compare(asm: Assembler, index: int, op: str, value: int, value_two: int, fa
 
 @dataclass
 class Compiled:
+    """A seccomp profile assembled into a classic BPF program for this architecture."""
+
     program: bytes
     syscalls: int          # how many system call numbers the rules name on this architecture
     skipped: list[str]     # names this architecture does not have (as Docker, we skip them)

@@ -42,6 +42,8 @@ DEFAULT_ROOT_RANGE = (100000, 65536)
 
 @dataclass
 class UsernsPlan:
+    """The user namespace's id maps (see user_namespaces(7)) and who writes them."""
+
     uid_map: list[tuple[int, int, int]]          # (inside, outside, count)
     gid_map: list[tuple[int, int, int]]
     helper: bool = False                          # newuidmap/newgidmap write the maps
