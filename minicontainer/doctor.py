@@ -114,6 +114,11 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
                      "modprobe overlay"))
     ok, why = _userns_for_users(proc_root)
     out.append(Check("unprivileged userns", ok, why, "sysctl -w kernel.unprivileged_userns_clone=1", required=False))
+    helpers = [shutil.which(h) for h in ("newuidmap", "newgidmap")]
+    out.append(Check("uidmap", all(helpers),
+                     "newuidmap, newgidmap: a rootless container also maps the user's /etc/subuid range"
+                     if all(helpers) else "no newuidmap/newgidmap: a rootless container maps one uid only",
+                     "apt-get install uidmap", required=False))
     bb = next((p for p in paths.HOST_BUSYBOX_CANDIDATES if p.exists()), None)
     static = bb is not None and _is_static(bb)
     out.append(Check("busybox-static", static, f"{bb} ({'static' if static else 'dynamic'})" if bb else "missing",

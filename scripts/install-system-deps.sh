@@ -13,6 +13,7 @@ PACKAGES=(
   util-linux          # unshare(1), nsenter(1), findmnt(1)
   gcc libc6-dev       # static probes compiled by the escape suite and chapter 07 (cc -static)
   passwd              # useradd/userdel: the rootless tests and chapter 07 create an ordinary user
+  uidmap              # newuidmap/newgidmap: a rootless container maps the user's /etc/subuid range
   chromium chromium-driver  # tests/browser: JupyterLab in headless Chromium (never Playwright's download)
   nodejs              # tests/hub: configurable-http-proxy (from npm) runs on Node.js
 )

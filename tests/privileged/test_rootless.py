@@ -18,9 +18,18 @@ import pytest
 from minicontainer.security import caps
 
 
-@pytest.fixture
-def user(tmp_path):
-    """A fresh user with a home directory; removed, with anything it still runs, in any case."""
+def _subordinate_lines(path: str, name: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return [line for line in f.read().splitlines() if line.split(":")[0] == name]
+    except FileNotFoundError:
+        return []
+
+
+def _make_user(subids: bool):
+    """A fresh user with a home directory, with or without /etc/subuid and /etc/subgid ranges
+    (useradd gives new users a range when those files exist; we add or remove one so that
+    each test knows which kind of user it has). Removed, with anything it still runs, after."""
     if shutil.which("useradd") is None:
         pytest.skip("needs useradd (package passwd)")
     name = f"mcrl{uuid.uuid4().hex[:8]}"
@@ -28,6 +37,19 @@ def user(tmp_path):
     assert res.returncode == 0, res.stderr
     try:
         pw = pwd.getpwnam(name)
+        for path, flag in (("/etc/subuid", "subuids"), ("/etc/subgid", "subgids")):
+            lines = _subordinate_lines(path, name)
+            if subids and not lines:
+                start = 100000 + pw.pw_uid * 65536
+                res = subprocess.run(["usermod", f"--add-{flag}", f"{start}-{start + 65535}", name],
+                                     capture_output=True, text=True)
+                assert res.returncode == 0, res.stderr
+            for line in lines if not subids else []:
+                _, first, count = line.split(":")
+                res = subprocess.run(["usermod", f"--del-{flag}", f"{first}-{int(first) + int(count) - 1}", name],
+                                     capture_output=True, text=True)
+                assert res.returncode == 0, res.stderr
+            assert bool(_subordinate_lines(path, name)) == subids
         yield pw
     finally:
         uid = pwd.getpwnam(name).pw_uid
@@ -39,6 +61,21 @@ def user(tmp_path):
                 except (OSError, ProcessLookupError):
                     pass
         subprocess.run(["userdel", "--remove", name], capture_output=True)
+
+
+@pytest.fixture
+def user():
+    """An ordinary user who owns no subordinate ids: a single-uid map, written by the runtime."""
+    yield from _make_user(subids=False)
+
+
+@pytest.fixture
+def user_with_subids():
+    """An ordinary user with a /etc/subuid and /etc/subgid range: newuidmap/newgidmap map it too."""
+    for helper in ("newuidmap", "newgidmap"):
+        if shutil.which(helper) is None:
+            pytest.skip(f"needs {helper} (package uidmap; scripts/install-system-deps.sh installs it)")
+    yield from _make_user(subids=True)
 
 
 def as_user(pw, cli, *args, timeout=60):
@@ -114,3 +151,33 @@ def test_rootless_user_switch_needs_subordinate_ids(user, cli):
     res = as_user(user, cli, "run", "--rm", "-u", "nobody", "busybox", "true")
     assert res.returncode == 126
     assert "only root (0) is mapped" in res.stderr
+
+
+def _range(path: str, name: str) -> tuple[int, int]:
+    _, first, count = _subordinate_lines(path, name)[0].split(":")
+    return int(first), int(count)
+
+
+def test_rootless_with_subordinate_ids_maps_the_range_through_the_helpers(user_with_subids, cli):
+    pw = user_with_subids
+    ustart, ucount = _range("/etc/subuid", pw.pw_name)
+    gstart, gcount = _range("/etc/subgid", pw.pw_name)
+    res = as_user(pw, cli, "run", "--name", "wide", "busybox", "sh", "-c",
+                  "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/f && chown 1000:1000 /tmp/f && echo chowned")
+    try:
+        assert res.returncode == 0, res.stderr
+        maps = [line.split() for line in res.stdout.splitlines()[:4]]
+        assert maps == [["0", str(pw.pw_uid), "1"], ["1", str(ustart), str(ucount)],
+                        ["0", str(pw.pw_gid), "1"], ["1", str(gstart), str(gcount)]]
+        assert res.stdout.splitlines()[-1] == "chowned"      # uid 1000 exists inside: the range is mapped
+        state = Path(pw.pw_dir) / ".local" / "share" / "minicontainer" / "containers"
+        made = [p for p in state.glob("*/upper/tmp/f")]
+        assert len(made) == 1
+        st = made[0].stat()                                  # on the host: inside 1000 -> start + 999
+        assert (st.st_uid, st.st_gid) == (ustart + 999, gstart + 999)
+    finally:
+        rm = as_user(pw, cli, "rm", "-f", "wide")
+    assert rm.returncode == 0, rm.stderr
+    switched = as_user(pw, cli, "run", "--rm", "-u", "nobody", "busybox", "id")
+    assert switched.returncode == 0, switched.stderr
+    assert switched.stdout.startswith("uid=65534(nobody) gid=65534(")

@@ -62,3 +62,14 @@ def test_cli_exit_code_follows_required_checks(cli):
     failing = [c.name for c in results if not c.ok and c.required]
     assert res.returncode == (1 if failing else 0), res.stdout
     assert "CHAPTERS" in res.stdout and "08  containers vs VMs" in res.stdout
+
+
+def test_uidmap_helpers_are_optional_and_named(tmp_path, monkeypatch):
+    import minicontainer.doctor as doctor
+    proc, cg = fake_proc(tmp_path)
+    monkeypatch.setattr(doctor.shutil, "which", lambda name, *a, **k: None if name == "newgidmap" else f"/x/{name}")
+    r = by_name(checks(proc, cg, probe_kvm=False))
+    assert not r["uidmap"].ok and not r["uidmap"].required and r["uidmap"].advice == "apt-get install uidmap"
+    assert "one uid only" in r["uidmap"].detail
+    monkeypatch.setattr(doctor.shutil, "which", lambda name, *a, **k: f"/x/{name}")
+    assert by_name(checks(proc, cg, probe_kvm=False))["uidmap"].ok
