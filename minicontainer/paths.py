@@ -13,6 +13,7 @@ PROC_ROOT = Path("/proc")
 ETC_ROOT = Path("/etc")   # /etc/subuid, /etc/subgid (rootless user namespaces)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_STATE_ROOT = Path("/var/lib/minicontainer")
+SYSTEM_RUN_ROOT = Path("/run/minicontainer")   # host-wide, on a tmpfs: the bridges' address tables
 HOST_BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 
 
@@ -31,6 +32,13 @@ def state_root(cli_root: str | os.PathLike | None = None) -> Path:
         return SYSTEM_STATE_ROOT
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(xdg) / "minicontainer"
+
+
+def run_root() -> Path:
+    """Host-wide runtime state shared by every state root (what belongs to a host-wide
+    device, such as a bridge's address table): ``$MINICONTAINER_RUN_ROOT`` or /run/minicontainer."""
+    env = os.environ.get("MINICONTAINER_RUN_ROOT")
+    return Path(env).absolute() if env else SYSTEM_RUN_ROOT
 
 
 def project_build_dir() -> Path:

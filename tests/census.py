@@ -2,7 +2,8 @@
 
 It lists, at one moment: mounts whose source or target lies under a state root (the
 runtime never mounts anything in the host's namespace, so there should be none),
-cgroup directories created by minicontainer, processes living in another PID namespace
+cgroup directories created by minicontainer, addresses the bridges still give its containers,
+processes living in another PID namespace
 (containers still running), and leftover container state directories; and, for the
 lifecycle tests, the mc-monitor processes of one state root, host veths (``mcv*``) and
 named network namespaces (/run/netns).
@@ -113,8 +114,26 @@ def wait_for(pred, timeout: float = 10.0) -> bool:
     return False
 
 
+def addresses_of(state_root: Path, run_root: Path | None = None) -> list[str]:
+    """Addresses the host-wide bridge tables (``<run_root>/ipam/<bridge>.json``) still give
+    to containers of ``state_root``, as ``bridge address id``."""
+    import json
+    ipam = (run_root or paths.run_root()) / "ipam"
+    me = os.path.abspath(state_root)
+    out = []
+    for table in sorted(ipam.glob("*.json")) if ipam.is_dir() else []:
+        try:
+            entries = json.loads(table.read_text())
+        except (OSError, ValueError):
+            continue
+        out += [f"{table.stem} {addr} {e.get('id')}" for addr, e in sorted(entries.items())
+                if isinstance(e, dict) and e.get("root") == me]
+    return out
+
+
 def census(state_root: Path) -> dict[str, list[str]]:
     return {
+        "addresses": addresses_of(state_root),
         "mounts": mounts_under(state_root),
         "cgroups": minicontainer_cgroups(),
         "processes": foreign_pid_namespace_processes(state_root=state_root),

@@ -61,7 +61,8 @@ def execute_network(args) -> int:
             network.remove_network(root, name, store=store)
             print(name)
     elif args.action == "prune":
-        removed = network.prune(root, store=store)
+        from ..runtime.containers import ContainerStore
+        removed = network.prune(root, store=store, container_ids=ContainerStore(root).known_ids())
         for kind, items in removed.items():
             for item in items:
                 print(f"removed {kind[:-1]} {item}")

@@ -35,7 +35,8 @@ API::
 ``connect`` also takes ``syscalls=`` (a minicontainer.kernel.Syscalls: the setns into the
 container's netns and the bridge's forwarding sysctl go through it; default: the real
 kernel), ``proc_root=`` (default minicontainer.paths.PROC_ROOT) and ``store=``.
-Records live in <state_root>/networks/ (networks, ipam/, endpoints/<container_id>.json).
+Records live in <state_root>/networks/ (networks, endpoints/<container_id>.json); the
+address tables belong to the bridges and live host-wide in <run_root>/ipam/ (see ipam.py).
 Bridges are created with net.ipv4.conf.<bridge>.forwarding=0 (isolation between
 networks); there is no outbound NAT.
 

@@ -9,7 +9,7 @@ This module only keeps the records; it makes no kernel call and imports no pyrou
 
     <state_root>/networks/<name>.json       one file per network
     <state_root>/networks/.lock             flock(2) lock for every change (see lock())
-    <state_root>/networks/ipam/<name>.json  addresses handed out (ipam.py)
+    <run_root>/ipam/<bridge>.json           addresses handed out, host-wide (ipam.py)
     <state_root>/networks/endpoints/<id>.json  one per connected container (endpoint.py)
 
 The default network ``bridge`` (device ``mc0``, subnet 10.88.0.0/16, gateway 10.88.0.1)
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..locks import locked
 from ..errors import ConflictError, NetworkError, NotFoundError, UsageError
+from .. import paths
 from ..paths import PROC_ROOT
 
 DEFAULT_NETWORK = "bridge"
@@ -113,8 +114,10 @@ class NetworkStore:
     """The networks of one state root. Every change happens under :meth:`lock`."""
 
     def __init__(self, state_root: str | os.PathLike, *, default_subnet: str | None = None,
-                 default_bridge: str = DEFAULT_BRIDGE, proc_root: Path = PROC_ROOT) -> None:
+                 default_bridge: str = DEFAULT_BRIDGE, proc_root: Path = PROC_ROOT,
+                 run_root: str | os.PathLike | None = None) -> None:
         self.root = Path(state_root) / "networks"
+        self.run_root = Path(run_root) if run_root is not None else paths.run_root()
         self.default_subnet = default_subnet or os.environ.get("MINICONTAINER_BRIDGE_SUBNET") or DEFAULT_SUBNET
         self.default_bridge = default_bridge
         self.proc_root = Path(proc_root)
@@ -131,6 +134,10 @@ class NetworkStore:
     # -- reading -----------------------------------------------------------
     def _path(self, name: str) -> Path:
         return self.root / f"{name}.json"
+
+    def record(self, name: str) -> Network | None:
+        """The record of network ``name``, or None; takes no lock (the caller may hold it)."""
+        return self._read(name)
 
     def _read(self, name: str) -> Network | None:
         try:

@@ -168,6 +168,22 @@ class ContainerStore:
             raise MiniContainerError(f"unreadable state: {err}", op="load", path=path) from err
         return Container(**data, dir=self.dir / cid)
 
+    def known_ids(self) -> set[str]:
+        """Every container id with a directory here, readable or not, half-created or
+        half-removed (``.new-ID``, ``.rm-ID``): what a sweep may call ours."""
+        try:
+            entries = os.listdir(self.dir)
+        except FileNotFoundError:
+            return set()
+        ids = set()
+        for entry in entries:
+            for prefix in (".new-", ".rm-"):
+                if entry.startswith(prefix):
+                    entry = entry[len(prefix):]
+            if entry and not entry.startswith("."):
+                ids.add(entry)
+        return ids
+
     def list(self) -> list[Container]:
         if not self.dir.is_dir():
             return []

@@ -153,11 +153,13 @@ def sweep_mounts(rt) -> list[str]:
     return removed
 
 
-def sweep_network(rt) -> list[str]:
+def sweep_network(rt, also: set[str] = frozenset()) -> list[str]:
+    """The network's leftovers of our containers: those with a directory here, and ``also``
+    (ids whose directories this prune just removed)."""
     if not (rt.root / "networks").is_dir():
         return []
     from .. import network
-    found = network.prune(rt.root, proc_root=rt.proc_root)
+    found = network.prune(rt.root, proc_root=rt.proc_root, container_ids=rt.containers.known_ids() | set(also))
     return [f"{kind[:-1] if kind.endswith('s') else kind} {item}" for kind, items in found.items() for item in items]
 
 
@@ -174,7 +176,7 @@ def prune(rt, *, system: bool = True, volumes: bool = False) -> dict[str, list[s
     from .cgroup_sweep import sweep_cgroups
     report["cgroups"] = sweep_cgroups(rt, also=stale_ids | monitor_ids | set(report["containers"]))
     if system:
-        report["network"] = sweep_network(rt)
+        report["network"] = sweep_network(rt, also=stale_ids | monitor_ids | set(report["containers"]))
         report["mounts"] = sweep_mounts(rt)
         if volumes:
             from .volumes import VolumeStore

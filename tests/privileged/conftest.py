@@ -59,7 +59,7 @@ def state_root(image_root, tmp_path):
     new = set(left["cgroups"]) - before
     ids = {os.path.basename(p) for p in new if mine in p}
     left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
-    for kind in ("mounts", "processes", "cgroups", "monitors"):
+    for kind in ("mounts", "processes", "cgroups", "monitors", "addresses"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"
 
 

@@ -357,3 +357,48 @@ def test_fifty_concurrent_connects_get_distinct_addresses(sandbox):
         N.disconnect(sandbox.root, ep.container_id)
     assert Ipam(sandbox.store).table("t-many") == {}
     assert not (host_links() & {ep.host_veth for ep in results.values()})
+
+
+@pytest.fixture
+def two_roots(tmp_path):
+    """Two state roots whose networks share one bridge, as every root's default network
+    shares mc0 (here a test bridge, so the real mc0 is not touched)."""
+    a, b = Sandbox(tmp_path / "a"), Sandbox(tmp_path / "b")
+    try:
+        net = a.network("t-share", "10.213.21.0/24")
+        b.store.create("t-share", "10.213.21.0/24", bridge=net.bridge)
+        yield a, b
+    finally:
+        b.close()
+        a.close()
+        leftover = host_links() & {veth_names(cid)[0] for cid in a.ids + b.ids}
+        assert not leftover, f"interfaces left behind: {leftover}"
+
+
+def test_two_roots_on_one_bridge_get_different_addresses_and_reach_each_other(two_roots):
+    a, b = two_roots
+    pid_a, pid_b = a.container(), b.container()
+    ep_a = a.connect("c1", pid_a, "t-share")
+    ep_b = b.connect("c1", pid_b, "t-share")
+    assert ep_a.ip != ep_b.ip                               # one table per bridge, not per state root
+    assert Ipam(a.store).table("t-share") == {ep_a.ip: ep_a.container_id}
+    assert Ipam(b.store).table("t-share") == {ep_b.ip: ep_b.container_id}
+    assert ping(pid_a, ep_b.ip) and ping(pid_b, ep_a.ip)
+    N.disconnect(b.root, ep_b.container_id)
+    assert Ipam(a.store).table("t-share") == {ep_a.ip: ep_a.container_id}
+
+
+def test_prune_never_touches_another_roots_veth_on_a_shared_bridge(two_roots):
+    a, b = two_roots
+    ep_a = a.connect("c1", a.container(), "t-share")
+    ep_b = b.connect("c1", b.container(), "t-share")
+    assert {ep_a.host_veth, ep_b.host_veth} <= set(links.links_on(ep_a.bridge))
+    for box in (a, b):
+        ids = {cid for cid in box.ids}
+        assert N.prune(box.root, container_ids=ids)["links"] == []
+    assert {ep_a.host_veth, ep_b.host_veth} <= set(links.links_on(ep_a.bridge))
+    (b.root / "networks" / "endpoints" / f"{ep_b.container_id}.json").unlink()   # b's record is lost
+    assert N.prune(a.root, container_ids=set(a.ids))["links"] == []                # not a's to remove
+    assert ep_b.host_veth in links.links_on(ep_a.bridge)
+    assert N.prune(b.root, container_ids=set(b.ids))["links"] == [ep_b.host_veth]  # b's own orphan: gone
+    assert set(links.links_on(ep_a.bridge)) == {ep_a.host_veth}

@@ -4,9 +4,9 @@ Only interfaces and namespaces these tests create, and 127.0.0.1, are ever used.
 work may run containers on the shared default bridge (mc0) at the same time, so the leak
 checks look only at what *this* test made: its state root's network records, the host
 veths derived from its container ids (or the peer ifindex a container reported), the
-proxies naming its containers, and the bridges of the networks it created. Each state root
-keeps its own address table for mc0, so two test sessions may both hand out 10.88.0.2 there:
-most tests that send traffic between a container and something else use a network of their own.
+proxies naming its containers, and the bridges of the networks it created. Addresses on mc0
+come from one host-wide table per bridge, shared with every other state root, so a test never
+assumes which address its container gets there.
 """
 
 import json

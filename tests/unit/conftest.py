@@ -3,6 +3,12 @@
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def private_run_root(tmp_path, monkeypatch):
+    """Unit tests never touch the host-wide /run/minicontainer (bridges' address tables)."""
+    monkeypatch.setenv("MINICONTAINER_RUN_ROOT", str(tmp_path / "run"))
+
+
 @pytest.fixture
 def fake_host(tmp_path):
     """A v2-only host under tmp_path: a proc tree (mountinfo naming one cgroup2 mount, cap_last_cap)

@@ -4,6 +4,7 @@ import ipaddress
 import json
 import multiprocessing
 import os
+import shutil
 
 import pytest
 
@@ -176,3 +177,26 @@ def test_hosts_rewritten_in_place_for_every_member(store, tmp_path):
     assert os.stat(hosts1).st_ino == inode           # same file: a bind mount still shows it
     assert "10.88.0.3\tn1 c2" in hosts1.read_text() and "old content" not in hosts1.read_text()
     assert "10.88.0.2\tn0 c1" in (dirs["c2"] / "hosts").read_text()
+
+
+def test_ipam_is_per_bridge_so_two_state_roots_never_share_an_address(tmp_path):
+    proc = fake_proc(tmp_path)
+    a = NetworkStore(tmp_path / "a", proc_root=proc)
+    b = NetworkStore(tmp_path / "b", proc_root=proc)
+    net_a = a.inspect("bridge")                           # both default networks: the bridge mc0
+    net_b = b.inspect("bridge")
+    assert net_a.bridge == net_b.bridge == "mc0"
+    with a.lock():
+        ip_a = Ipam(a).allocate(net_a, "c1")
+    with b.lock():
+        ip_b = Ipam(b).allocate(net_b, "c1")              # the same container id, in another root
+    assert str(ip_a) == "10.88.0.2" and str(ip_b) == "10.88.0.3"
+    assert Ipam(a).table("bridge") == {"10.88.0.2": "c1"} and Ipam(b).table("bridge") == {"10.88.0.3": "c1"}
+    with b.lock():
+        assert Ipam(b).release("bridge", "c1") == ["10.88.0.3"]
+    assert Ipam(a).owners("bridge") == {"c1"}             # b's release left a's entry alone
+    shutil.rmtree(tmp_path / "a")                          # a state root that is gone has no containers
+    with b.lock():
+        assert str(Ipam(b).allocate(net_b, "c2")) == "10.88.0.2"
+    table = json.loads((tmp_path / "run" / "ipam" / "mc0.json").read_text())
+    assert table == {"10.88.0.2": {"root": str(tmp_path / "b"), "id": "c2"}}
