@@ -74,7 +74,7 @@ def overhead_section(cmp: ovh.Comparison) -> str:
             if e != "host":
                 cells.append(ovh._pct(r.get(f"{e}_overhead_pct")))
         rows.append(cells + [r["published"]])
-    parts = [f"<h2>Overhead: the same workloads on the host, in a container and in a VM</h2>",
+    parts = ["<h2>Overhead: the same workloads on the host, in a container and in a VM</h2>",
              f"<p class='note'>measured {html.escape(str(cmp.labels.get('date')))} on "
              f"{html.escape(str(cmp.labels.get('cpu_model')))} x{cmp.labels.get('cores')}, kernel "
              f"{html.escape(str(cmp.labels.get('host_kernel')))}; median [p5-p95] of {cmp.trials} trial(s); "

@@ -25,7 +25,7 @@ from .common import PARENT_NAME, CgroupManager, CgroupStats, container_cgroup_na
 from .detect import V1_CONTROLLERS, CgroupLayout, Hierarchy, cgroup_dir, detect, parse_proc_cgroup
 from .limits import Limits
 
-__all__ = ["detect", "new_manager", "manager_for_dirs", "CgroupLayout", "CgroupManager", "CgroupStats",
+__all__ = ["detect", "new_manager", "manager_for_dirs", "CgroupLayout", "CgroupManager", "CgroupStats", "Hierarchy",
            "Limits", "PARENT_NAME", "container_cgroup_name"]
 
 

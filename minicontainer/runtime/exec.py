@@ -20,7 +20,7 @@ from ..errors import KernelError, MiniContainerError
 from ..kernel import Syscalls
 from ..kernel import constants as C
 from .channel import Channel
-from .launcher import find_executable, _exec_error, DEFAULT_PATH, RESET_SIGNALS
+from .pid1 import DEFAULT_PATH, RESET_SIGNALS, exec_error, find_executable
 from .options import parse_env
 from .state import require
 from .users import resolve_user
@@ -210,7 +210,7 @@ def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interac
         try:
             sys.execve(path, argv, env, "the command, inside the container")
         except KernelError as err:
-            raise _exec_error(argv[0], err) from err
+            raise exec_error(argv[0], err) from err
     except BaseException as err:
         code = getattr(err, "exit_code", 125)
         _report(chan, err)

@@ -16,7 +16,7 @@
   builds its root filesystem (:mod:`minicontainer.rootfs`), sets the hostname, brings up
   loopback, says "ready" and waits for "go". Meanwhile the runtime has moved it into its
   cgroup and wired its network. Then it unshares the cgroup namespace (so its own cgroup
-  is what it sees as "/") and execve(2)s the command.
+  is what it sees as "/") and execve(2)s the command. That part is :mod:`.pid1`.
 
 Kernel calls go through the ``Syscalls`` object, which also records each step; in a dry
 run (``RecordingSyscalls``) ``fork`` returns 0, so the plan walks the runtime's,
@@ -25,27 +25,21 @@ monitor's and container's paths in order and ends at ``execve``.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
 from dataclasses import dataclass, field
 
 from .. import rootfs
-from ..errors import ExecError, KernelError, MiniContainerError
+from ..errors import ExecError, MiniContainerError
 from ..kernel import DryRunFinished, Step, Syscalls
 from ..kernel import constants as C
 from ..monitor import DetachSpec, hand_over
-from ..namespaces import clone_flags, describe
-from .channel import Channel
-from .init import run_as_init  # imported now: after pivot_root no module file of ours is reachable
-from ..security import SecuritySpec, confine_container  # likewise: applied after pivot_root
+from ..security import SecuritySpec
 from ..security.userns import UsernsPlan, enter_userns, write_maps
-from .users import resolve_user
+from .channel import Channel
+from .pid1 import report_error, run_container  # imported now: after pivot_root no module of ours is reachable
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: signals Python changes at start-up that a new program must get back at their defaults
-RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 @dataclass
@@ -81,26 +75,6 @@ class Started:
     status_fd: int           # the monitor writes the wait status here
     pty_master: int | None
     steps: list[Step]
-
-
-def find_executable(cmd: str, path_var: str) -> str:
-    """Resolve ``cmd`` as execvp(3) would, raising Docker's 126/127 errors."""
-    if "/" in cmd:
-        candidates = [cmd]
-    else:
-        candidates = [os.path.join(d or ".", cmd) for d in path_var.split(":")]
-    denied = None
-    for cand in candidates:
-        if os.path.isfile(cand):
-            if os.access(cand, os.X_OK):
-                return cand
-            denied = cand
-        elif os.path.isdir(cand) and "/" in cmd:
-            raise ExecError(f'exec: "{cmd}": is a directory', path=cand, exit_code=126)
-    if denied:
-        raise ExecError(f'exec: "{cmd}": permission denied', path=denied, exit_code=126)
-    where = "no such file or directory" if "/" in cmd else "executable file not found in $PATH"
-    raise ExecError(f'exec: "{cmd}": {where}', exit_code=127)
 
 
 # --------------------------------------------------------------------------- runtime side
@@ -300,7 +274,7 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                 if pty_socks:
                     pty_socks[0].close()
                     spec.pty_socket = pty_socks[1]
-            _container(sys, spec, chan, dry_run)  # never returns
+            run_container(sys, spec, chan, dry_run)  # never returns
         chan.send({"type": "pid", "pid": pid, "monitor": os.getpid()})
         chan.close()
         sys.on_step = None
@@ -328,108 +302,7 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
     except BaseException as err:
         if dry_run:
             raise
-        _report(chan, err)
+        report_error(chan, err)
     finally:
         if not dry_run:
             os._exit(code)
-
-
-def _report(chan: Channel, err: BaseException) -> None:
-    exit_code = getattr(err, "exit_code", 125)
-    try:
-        chan.send({"type": "error", "message": str(err) or type(err).__name__, "exit_code": exit_code,
-                   "op": getattr(err, "op", None) if not isinstance(err, ExecError) else None})
-    except OSError:
-        pass
-
-
-# --------------------------------------------------------------------------- container
-def _container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:
-    sys.where = "container"
-    code = 125
-    try:
-        sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
-                  label="PR_SET_PDEATHSIG")
-        kinds = tuple(k for k in spec.namespaces if k not in ("pid", "cgroup"))
-        sys.unshare(clone_flags(kinds), describe(kinds))
-        rootfs.assemble(sys, spec.plan)
-        if "uts" in spec.namespaces:
-            sys.sethostname(spec.hostname, "the hostname seen inside the container")
-        if "net" in spec.namespaces:
-            sys.link_up("lo", "the new network namespace has only a loopback device, and it starts down")
-        slave = None
-        if spec.tty and not dry_run:
-            master, slave = os.openpty()  # from the container's own devpts instance
-            if spec.pty_socket is not None:  # detached: the monitor logs the terminal's output
-                socket.send_fds(spec.pty_socket, [b"pty"], [master])
-                spec.pty_socket.close()
-            else:
-                chan.send({"type": "pty"}, [master])
-            os.close(master)
-        if not dry_run:
-            chan.send({"type": "ready"})
-            msg, _ = chan.recv()
-            if not msg or msg.get("type") != "go":
-                os._exit(125)
-        if "cgroup" in spec.namespaces:  # only now: the runtime has put us into our cgroup
-            sys.unshare(C.CLONE_NEWCGROUP, "own view of the cgroup tree: its cgroup appears as the root '/'")
-        _prepare_stdio(sys, spec, slave, dry_run)
-        _enter_workdir(sys, spec.workdir, dry_run)
-        path = find_executable(spec.argv[0], spec.env.get("PATH", DEFAULT_PATH)) if not dry_run else spec.argv[0]
-        if not dry_run:
-            for sig in RESET_SIGNALS:
-                signal.signal(sig, signal.SIG_DFL)
-        if spec.security is not None:
-            confine_container(sys, spec.security, spec.env, resolve_user, dry_run)
-        if spec.init and not dry_run:
-            run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
-        try:
-            sys.execve(path, spec.argv, spec.env, "replace this process with the container's command")
-        except KernelError as err:
-            raise _exec_error(spec.argv[0], err) from err
-    except DryRunFinished:
-        raise
-    except BaseException as err:
-        if dry_run:
-            raise
-        code = getattr(err, "exit_code", 125)
-        _report(chan, err)
-    finally:
-        if not dry_run:
-            os._exit(code)
-
-
-def _exec_error(cmd: str, err: KernelError) -> ExecError:
-    if err.errno == errno.ENOENT:
-        return ExecError(f'exec: "{cmd}": no such file or directory', exit_code=127)
-    reason = {errno.EACCES: "permission denied", errno.ENOEXEC: "exec format error"}.get(err.errno, err.message)
-    return ExecError(f'exec: "{cmd}": {reason}', exit_code=126)
-
-
-def _prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None, dry_run: bool) -> None:
-    if dry_run:
-        return
-    if slave is not None:
-        sys.setsid_ctty(slave, "the pseudo-terminal becomes the controlling terminal of PID 1")
-        for fd in (0, 1, 2):
-            os.dup2(slave, fd)
-        if slave > 2:
-            os.close(slave)
-        return
-    for target, source in spec.stdio.items():
-        os.dup2(source, target)
-    if not spec.interactive and 0 not in spec.stdio:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-
-
-def _enter_workdir(sys: Syscalls, workdir: str, dry_run: bool) -> None:
-    if not dry_run and not os.path.isdir(workdir):
-        parts = [p for p in workdir.split("/") if p]
-        cur = "/"
-        for part in parts:
-            cur = os.path.join(cur, part)
-            if not os.path.isdir(cur):
-                sys.mkdir(cur, 0o755, "the working directory did not exist in the image")
-    sys.chdir(workdir, "the container's working directory")

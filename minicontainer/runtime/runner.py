@@ -19,6 +19,7 @@ from ..kernel import Step, Syscalls
 from ..namespaces import DEFAULT_KINDS
 from ..rootfs import RootfsPlan
 from . import launcher
+from .pid1 import DEFAULT_PATH
 from .containers import Container, ContainerStore
 from .options import RunOptions, command_for, image_env, parse_env
 from .processes import SignalProxy, alive, exit_code, start_ticks, wait_for_exit
@@ -99,7 +100,7 @@ class Runtime:
     def _launch_spec(self, c: Container, image, binds: dict, procs: list[str]) -> launcher.LaunchSpec:
         cfg = c.config
         env = image_env(image.config)
-        env.setdefault("PATH", launcher.DEFAULT_PATH)
+        env.setdefault("PATH", DEFAULT_PATH)
         env["HOSTNAME"] = cfg["hostname"]
         if cfg.get("tty"):
             env.setdefault("TERM", "xterm")

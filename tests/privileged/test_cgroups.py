@@ -8,7 +8,6 @@ each bounded in time and killed in a finally.
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 

@@ -7,13 +7,11 @@ cp in both directions for running and stopped containers, and the bad-input case
 
 import json
 import os
-import shutil
 import subprocess
 import time
 
-import pytest
 
-from census import cgroups_of, census, monitor_processes, wait_for
+from census import cgroups_of, monitor_processes, wait_for
 
 
 def mc(cli, root, *args, input=None, timeout=60):

@@ -14,7 +14,7 @@ HYBRID_CONTROLLERS = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer"
 def write_proc(proc: Path, mounts: list[tuple[str, str, str, str]], cgroup: str) -> None:
     """mounts: (mountpoint, fstype, super options, root)."""
     (proc / "self").mkdir(parents=True)
-    lines = [f"23 1 0:21 / /proc rw,nosuid - proc proc rw"]
+    lines = ["23 1 0:21 / /proc rw,nosuid - proc proc rw"]
     for i, (mp, fstype, opts, root) in enumerate(mounts):
         lines.append(f"{32 + i} 31 0:{29 + i} {root} {mp} rw,relatime shared:{i} - {fstype} {fstype} {opts}")
     (proc / "self" / "mountinfo").write_text("\n".join(lines) + "\n")

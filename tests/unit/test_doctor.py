@@ -1,6 +1,5 @@
 """doctor: reads the kernel's own answers from a (fake) /proc and cgroup tree."""
 
-import os
 import subprocess
 
 from minicontainer.cli.doctor import render

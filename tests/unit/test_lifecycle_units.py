@@ -4,7 +4,6 @@ symlink resolution inside a root, cp's placement rules, ps filters/templates, pr
 import errno
 import json
 import os
-import stat
 
 import pytest
 

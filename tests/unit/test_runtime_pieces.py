@@ -1,14 +1,13 @@
 """Pure pieces of the runtime: options, PATH lookup, overlay options, state machine, records."""
 
 import os
-import stat
 
 import pytest
 
 from minicontainer.errors import ConflictError, ExecError, NotFoundError, StateError, UsageError
 from minicontainer.overlay import lower_count, overlay_options
 from minicontainer.runtime.containers import ContainerStore
-from minicontainer.runtime.launcher import find_executable
+from minicontainer.runtime.pid1 import find_executable
 from minicontainer.runtime.options import RunOptions, command_for, parse_env
 from minicontainer.runtime.state import Status, require
 

@@ -105,7 +105,6 @@ def test_subordinate_ranges_and_maps(tmp_path):
     assert subordinate_ranges(etc / "subuid", "carol", 1001) == [(200000, 1000)]
     assert subordinate_ranges(etc / "nope", "alice", 1000) == []
     found = lambda name: f"/usr/bin/{name}"  # noqa: E731
-    missing = lambda name: None  # noqa: E731
     single = plan_for(5000, 5000, etc_root=etc, which=found)
     assert single.single and single.deny_setgroups and single.uid_map == [(0, 5000, 1)]
     assert read_map("         0       1000          1\n") == [(0, 1000, 1)]
