@@ -33,7 +33,7 @@ from .state import Status
 
 @dataclass
 class Container:
-    """A container's record, as saved in ``<state root>/containers/<id>/config.json``."""
+    """A container's record, as saved in ``<state root>/containers/<id>/state.json``."""
 
     id: str
     name: str

@@ -174,9 +174,10 @@ def prune(rt, *, system: bool = True, volumes: bool = False) -> dict[str, list[s
     records = {c.id: c for c in rt.containers.list()}
     report["processes"], monitor_ids = kill_orphan_monitors(rt, set(records))
     from .cgroup_sweep import sweep_cgroups
-    report["cgroups"] = sweep_cgroups(rt, also=stale_ids | monitor_ids | set(report["containers"]))
+    gone = stale_ids | monitor_ids | set(report["containers"])    # ours, though their directories are gone
+    report["cgroups"] = sweep_cgroups(rt, also=gone)
     if system:
-        report["network"] = sweep_network(rt, also=stale_ids | monitor_ids | set(report["containers"]))
+        report["network"] = sweep_network(rt, also=gone)
         report["mounts"] = sweep_mounts(rt)
         if volumes:
             from .volumes import VolumeStore
