@@ -323,8 +323,8 @@ def report(times: dict[str, list[float]], args, tools, interpreter: str, wrapper
     verdict = "met" if r <= TARGET else "NOT met"
     lines.append(f"target: minicontainer/runc <= {TARGET:.2f}x: {verdict} ({r:.2f}x)")
     if floor_r > TARGET:
-        lines.append(f"({FLOOR_REF}, the unavoidable steps alone in the cheapest order, is above the target "
-                     f"too: here the target is below what this interpreter's start-up plus that grace period cost)")
+        lines.append(f"({FLOOR_REF}, the unavoidable steps alone in the cheapest order we found, is above the "
+                     f"target too, and a real runtime does all of that and more)")
     if args.smoke:
         lines.append("(smoke mode: 2 rounds, no warm-up; the ratios above are not a measurement)")
     return lines
