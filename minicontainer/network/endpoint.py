@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
-import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from ..errors import ConflictError, MiniContainerError, NetworkError, UsageError
 from ..paths import PROC_ROOT
+from ..records import read_json
 from . import hosts as H
 from .ipam import Ipam
 from .ports import PortMapping, bind_all, parse_publish
@@ -93,12 +93,8 @@ def _records_dir(store: NetworkStore) -> Path:
 
 def load(store: NetworkStore, container_id: str) -> Endpoint | None:
     path = _records_dir(store) / f"{container_id}.json"
-    try:
-        return Endpoint.from_dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        raise NetworkError(f"cannot read endpoint record: {err}", op="network", path=path) from err
+    data = read_json(path, "cannot read endpoint record", NetworkError, op="network")
+    return Endpoint.from_dict(data) if data is not None else None
 
 
 def save(store: NetworkStore, ep: Endpoint) -> None:

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
 
 from ..errors import NetworkError
 from ..locks import locked
+from ..records import read_json
 from .store import Network, NetworkStore, write_json
 
 
@@ -54,12 +54,11 @@ class Ipam:
 
     def _read(self, bridge: str) -> dict[str, dict]:
         path = self.dir / f"{bridge}.json"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
+        data = read_json(path, "cannot read address table", NetworkError, op="ipam")
+        if data is None:
             return {}
-        except (OSError, ValueError) as err:
-            raise NetworkError(f"cannot read address table: {err}", op="ipam", path=path) from err
+        if not isinstance(data, dict):      # dropping it would hand its addresses out twice
+            raise NetworkError("cannot read address table: not a JSON object", op="ipam", path=path)
         return {addr: e for addr, e in data.items() if isinstance(e, dict) and "root" in e and "id" in e}
 
     @contextlib.contextmanager

@@ -37,6 +37,7 @@ from pathlib import Path
 from ..locks import locked
 from ..errors import ConflictError, NetworkError, NotFoundError, UsageError
 from .. import paths
+from ..records import read_json
 from ..paths import PROC_ROOT
 
 DEFAULT_NETWORK = "bridge"
@@ -140,13 +141,8 @@ class NetworkStore:
         return self._read(name)
 
     def _read(self, name: str) -> Network | None:
-        try:
-            data = json.loads(self._path(name).read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:
-            raise NetworkError(f"cannot read network record: {err}", op="network", path=self._path(name)) from err
-        return Network(**data)
+        data = read_json(self._path(name), "cannot read network record", NetworkError, op="network")
+        return Network(**data) if data is not None else None
 
     def ls(self) -> list[Network]:
         """All networks, the default one included once it exists."""

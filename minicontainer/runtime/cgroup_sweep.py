@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..locks import locked
 from ..errors import MiniContainerError
+from ..records import read_json
 
 REGISTRY = "cgroups.json"
 LOCK = ".cgroups.lock"
@@ -55,12 +56,7 @@ def _locked(root: Path):
 
 def _read(root: Path) -> dict[str, float]:
     path = Path(root) / REGISTRY
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        raise MiniContainerError(f"unreadable cgroup registry: {err}", op="read", path=path) from err
+    data = read_json(path, "unreadable cgroup registry")
     ids = data.get("containers") if isinstance(data, dict) else None
     return {k: float(v) for k, v in (ids or {}).items() if _is_id(k)}
 

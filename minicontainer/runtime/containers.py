@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..locks import locked, open_lock
 from ..files import remove_tree
+from ..records import read_json
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 from . import names
 from .state import Status
@@ -160,12 +161,9 @@ class ContainerStore:
 
     def load(self, cid: str) -> Container:
         path = self.dir / cid / "state.json"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError as err:
-            raise NotFoundError(f"no such container: {cid}", op="load") from err
-        except (OSError, ValueError) as err:
-            raise MiniContainerError(f"unreadable state: {err}", op="load", path=path) from err
+        data = read_json(path, "unreadable state", op="load")
+        if data is None:
+            raise NotFoundError(f"no such container: {cid}", op="load")
         return Container(**data, dir=self.dir / cid)
 
     def known_ids(self) -> set[str]:

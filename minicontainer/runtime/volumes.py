@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..locks import locked
 from ..files import remove_tree
+from ..records import read_json
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
@@ -174,12 +175,9 @@ class VolumeStore:
     def get(self, name: str) -> Volume:
         self._check_name(name)
         path = self.dir / name / "volume.json"
-        try:
-            meta = json.loads(path.read_text())
-        except FileNotFoundError as err:
-            raise NotFoundError(f"no such volume: {name}", op="volume") from err
-        except (OSError, ValueError) as err:
-            raise MiniContainerError(f"unreadable volume record: {err}", op="volume", path=path) from err
+        meta = read_json(path, "unreadable volume record", op="volume")
+        if meta is None:
+            raise NotFoundError(f"no such volume: {name}", op="volume")
         return Volume(name=name, created=meta.get("created", 0.0), anonymous=bool(meta.get("anonymous")),
                       dir=self.dir / name)
 

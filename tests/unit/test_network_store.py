@@ -200,3 +200,13 @@ def test_ipam_is_per_bridge_so_two_state_roots_never_share_an_address(tmp_path):
         assert str(Ipam(b).allocate(net_b, "c2")) == "10.88.0.2"
     table = json.loads((tmp_path / "run" / "ipam" / "mc0.json").read_text())
     assert table == {"10.88.0.2": {"root": str(tmp_path / "b"), "id": "c2"}}
+
+
+def test_a_damaged_address_table_is_an_error_not_an_empty_one(tmp_path):
+    proc = fake_proc(tmp_path)
+    store = NetworkStore(tmp_path / "a", proc_root=proc)
+    net = store.inspect("bridge")
+    (tmp_path / "run" / "ipam").mkdir(parents=True)
+    (tmp_path / "run" / "ipam" / "mc0.json").write_text("[1, 2]")
+    with store.lock(), pytest.raises(NetworkError, match="not a JSON object"):
+        Ipam(store).allocate(net, "c1")
