@@ -94,6 +94,8 @@ def save(store: ImageStore, refs: list[str], out: Path, *, progress=None) -> Non
     finally:
         if tmp.exists():
             tmp.unlink()
+    for ref, img in images:
+        store.event("save", img.id, ref)
 
 
 def _is_id(ref: str) -> bool:
@@ -216,9 +218,12 @@ def load(store: ImageStore, archive: Path, *, progress=None) -> list[Image]:
             plans = _docker_plans(members) if "manifest.json" in members.files else _oci_plans(members)
             if not plans:
                 raise ImageError("archive holds no image", op="load", path=archive)
-            return [_import_plan(store, members, plan) for plan in plans]
+            images = [_import_plan(store, members, plan) for plan in plans]
         finally:
             remove_tree(stage)
+    for im in images:
+        store.event("load", im.id, (im.repo_tags or [None])[0])
+    return images
 
 
 def _docker_plans(m: Members) -> list[dict]:
@@ -330,7 +335,9 @@ def import_rootfs(store: ImageStore, tar_path: Path, tags=(), *, progress=None) 
            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
            "history": [{"created": created, "created_by": "minicontainer import",
                         "comment": f"imported from {tar_path.name}"}]}
-    return store.add_image(cfg, tags)
+    image = store.add_image(cfg, tags)
+    store.event("import", image.id, (image.repo_tags or [None])[0])
+    return image
 
 
 def export(store: ImageStore, image: Image, upper: Path | None, out: Path) -> None:

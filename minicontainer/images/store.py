@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import events
 from ..files import remove_tree  # noqa: F401 - also used by the other image modules
 from ..locks import open_lock
 from ..errors import ConflictError, ImageError, NotFoundError, UsageError
@@ -231,7 +232,13 @@ class ImageStore:
             for name in names:
                 index["tags"][name] = image_id
             self._write_index(index)
+            for name in names:
+                self.event("tag", image_id, name)
             return self._load(index, image_id, names[0] if names else image_id[7:19])
+
+    def event(self, action: str, image_id: str, name: str | None = None) -> None:
+        """Record an image event (``docker events --filter type=image``) in the state root's log."""
+        events.record(self.root.parent, "image", action, image_id, {"name": name or image_id})
 
     @property
     def syscalls(self):
@@ -273,6 +280,7 @@ class ImageStore:
             index = self._index()
             index["tags"][name] = image.id
             self._write_index(index)
+        self.event("tag", image.id, name)
         return self.resolve(name)
 
     def remove(self, ref: str, *, in_use: dict[str, list[str]] | None = None, force: bool = False) -> list[str]:
@@ -292,6 +300,7 @@ class ImageStore:
             if len(tags) > 1 and by_name:
                 del index["tags"][shown]
                 self._write_index(index)
+                self.event("untag", image_id, shown)
                 return [f"Untagged: {shown}"]
             if len(tags) > 1 and not force:
                 raise ConflictError(f"image is referenced in multiple repositories ({', '.join(sorted(tags))})",
@@ -301,9 +310,14 @@ class ImageStore:
                 del index["tags"][t]
             if users:           # forced while in use: untag, keep the image for the running containers
                 self._write_index(index)
+                for t in sorted(tags):
+                    self.event("untag", image_id, t)
                 return lines
             del index["images"][image_id]
             self._write_index(index)
+            for t in sorted(tags):
+                self.event("untag", image_id, t)
+            self.event("delete", image_id)
             lines.append(f"Deleted: {image_id}")
             lines += self._collect(index, in_use)
             return lines
@@ -318,6 +332,8 @@ class ImageStore:
             for i in dead:
                 del index["images"][i]
             self._write_index(index)
+            for i in dead:
+                self.event("delete", i)
             return [f"Deleted: {i}" for i in dead] + self._collect(index, in_use)
 
     def _collect(self, index: dict, in_use: dict) -> list[str]:

@@ -234,6 +234,7 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
         with store.lock():
             save(store, ep)
             rewrite_hosts(store, net.name)
+        net.event(state_root, "connect", container=container_id)
     except BaseException:
         if recorded:
             with contextlib.suppress(MiniContainerError, OSError):
@@ -262,6 +263,9 @@ def disconnect(state_root, container_id: str, *, proc_root: Path = PROC_ROOT,
         Ipam(store).release(ep.network, container_id)
         forget(store, container_id)
         rewrite_hosts(store, ep.network)
+        net = store.record(ep.network)
+    if net is not None:
+        net.event(state_root, "disconnect", container=container_id)
     return ep
 
 
@@ -275,6 +279,7 @@ def remove_network(state_root, name: str, *, store: NetworkStore | None = None) 
         users += sorted(Ipam(store).owners(name) - {ep.container_id for ep in endpoints(store)})
         store.rm(name, in_use=users)
     links.delete_bridge(net.bridge)
+    net.event(state_root, "destroy")
     return net
 
 

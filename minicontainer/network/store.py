@@ -66,6 +66,17 @@ class Network:
     def prefix(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen
 
+    @property
+    def id(self) -> str:
+        """A 64-hex id, as Docker gives every network: the digest of the name and creation time,
+        so a network made again under the same name has a new one."""
+        return hashlib.sha256(f"{self.name}\0{self.created!r}".encode()).hexdigest()
+
+    def event(self, state_root, action: str, **attributes) -> None:
+        """Record a network event (``docker events --filter type=network``)."""
+        from .. import events
+        events.record(state_root, "network", action, self.id, {"name": self.name, "type": "bridge", **attributes})
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -201,7 +212,9 @@ class NetworkStore:
                                             op="network create")
             else:
                 wanted = self._free_subnet(others)
-            return self._new(name, bridge, wanted)
+            net = self._new(name, bridge, wanted)
+        net.event(self.root.parent, "create")
+        return net
 
     def _free_subnet(self, others: list[Network]) -> ipaddress.IPv4Network:
         taken = [ipaddress.ip_network(o.subnet) for o in others]

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import events
 from ..locks import locked, open_lock
 from ..files import remove_tree
 from ..records import read_json
@@ -219,3 +220,4 @@ class ContainerStore:
             except FileNotFoundError:
                 return
             remove_tree(graveyard)
+        events.container(self.root, c, "destroy")

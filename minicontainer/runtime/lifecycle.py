@@ -15,6 +15,7 @@ from __future__ import annotations
 import signal
 import time
 
+from .. import events
 from ..errors import ConflictError, StateError, UsageError
 from . import names
 from .containers import Container
@@ -74,12 +75,17 @@ def stop(rt, ref: str, timeout: float = 10.0) -> Container:
         raise StateError(f"cannot stop container {c.name}: container is paused, unpause it first", op="stop")
     if c.state is not Status.RUNNING:
         return c  # as docker: stopping a stopped container is not an error
-    _send(c, parse_signal(c.config.get("stop_signal") or "SIGTERM"))
+    signum = parse_signal(c.config.get("stop_signal") or "SIGTERM")
+    events.container(rt.root, c, "kill", signal=signum)
+    _send(c, signum)
     done = wait_exit(rt, c, timeout)
     if done is None:
+        events.container(rt.root, c, "kill", signal=int(signal.SIGKILL))
         _send(c, signal.SIGKILL)
         done = wait_exit(rt, c, 10.0)
-    return _settled(rt, done or c)
+    done = _settled(rt, done or c)
+    events.container(rt.root, c, "stop")
+    return done
 
 
 def _settled(rt, c: Container, timeout: float = 10.0) -> Container:
@@ -104,6 +110,7 @@ def kill(rt, ref: str, sig: str | int = "KILL") -> Container:
         raise StateError(f"container {c.name} is paused: only SIGKILL can reach it", op="kill")
     if c.state is Status.PAUSED:
         rt._cgroup(c.id, rt.sys).thaw()  # a frozen task cannot act on SIGKILL until thawed
+    events.container(rt.root, c, "kill", signal=signum)
     _send(c, signum)
     return c
 
@@ -128,6 +135,7 @@ def _set_frozen(rt, ref: str, frozen: bool) -> Container:
             cgroup.thaw()
         c.status = (Status.PAUSED if frozen else Status.RUNNING).value
         rt.containers.save(c)
+    events.container(rt.root, c, "pause" if frozen else "unpause")
     return c
 
 
@@ -142,7 +150,9 @@ def unpause(rt, ref: str) -> Container:
 def restart(rt, ref: str, timeout: float = 10.0) -> Container:
     c = stop(rt, ref, timeout)
     rt.start(c.id)
-    return rt.containers.load(c.id)
+    c = rt.containers.load(c.id)
+    events.container(rt.root, c, "restart")
+    return c
 
 
 def rename(rt, ref: str, new_name: str) -> Container:
@@ -154,6 +164,7 @@ def rename(rt, ref: str, new_name: str) -> Container:
             raise ConflictError(f'the container name "{new_name}" is already in use', op="rename")
         with rt.containers.lock(c):
             c = rt.containers.load(c.id)
-            c.name = new_name
+            old, c.name = c.name, new_name
             rt.containers.save(c)
+    events.container(rt.root, c, "rename", oldName=f"/{old}")
     return c

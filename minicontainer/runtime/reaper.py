@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
+from .. import events
 from ..errors import MiniContainerError, NotFoundError
 from ..monitor import read_exit
 from .processes import exit_code
@@ -43,6 +44,9 @@ def _record_exit(rt: Runtime, c) -> bool:
         cgroup.remove()
     except MiniContainerError:
         pass
+    if oom:
+        events.container(rt.root, c, "oom")
+    events.container(rt.root, c, "die", exitCode=code)
     if c.config.get("rm"):
         return True
     c.status, c.exit_code, c.oom_killed = Status.EXITED.value, code, oom

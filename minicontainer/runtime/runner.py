@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import paths
+from .. import events, paths
 from ..errors import MiniContainerError
 from ..kernel import Step, Syscalls
 from ..namespaces import DEFAULT_KINDS
@@ -166,6 +166,7 @@ class Runtime:
         self.containers.save(c)
         from .cgroup_sweep import register
         register(self.root, c.id)   # so a crash leftover of its cgroup is known to be ours
+        events.container(self.root, c, "create")
         return c
 
     def run(self, opts: RunOptions, *, stdin=None, stdout=None, stderr=None) -> RunResult:
@@ -238,6 +239,7 @@ class Runtime:
         c.monitor_pid, c.exit_code, c.oom_killed = started.monitor_pid, None, False
         c.pid_start = start_ticks(self.proc_root, started.pid)
         self.containers.save(c)
+        events.container(self.root, c, "start")
 
     def _attached(self, c: Container, image, stdio: dict[int, int], explain: bool) -> RunResult:
         sys = self.sys
@@ -317,6 +319,10 @@ class Runtime:
 
     def _finish(self, c: Container, cgroup, code: int, rm: bool, oom: bool) -> None:
         """Whatever happened: no process, cgroup or (with ``rm``) file of the container remains."""
+        if c.status == Status.RUNNING.value:     # it had started: the exit is an event (a failed start is not)
+            if oom:
+                events.container(self.root, c, "oom")
+            events.container(self.root, c, "die", exitCode=code)
         self._disconnect(c)
         if cgroup is not None:
             try:

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import events
 from ..locks import locked
 from ..files import remove_tree
 from ..records import read_json
@@ -213,6 +214,7 @@ class VolumeStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise MiniContainerError(f"cannot create volume: {err.strerror.lower()}", op="volume create",
                                      path=final) from err
+        events.record(self.root, "volume", "create", name, {"driver": "local"})
         return self.get(name), True
 
     def users(self, name: str) -> list[str]:
@@ -241,6 +243,7 @@ class VolumeStore:
             raise MiniContainerError(f"cannot remove volume: {err.strerror.lower()}", op="volume rm",
                                      path=vol.dir) from err
         remove_tree(grave)
+        events.record(self.root, "volume", "destroy", vol.name, {"driver": "local"})
 
     def prune(self, all_unused: bool = False) -> list[str]:
         """Remove unused volumes: anonymous ones, or every unused one with ``all_unused``."""
