@@ -19,7 +19,7 @@ export MINICONTAINER_BUILD  := $(BUILD)
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup system venv guest bench clean help dirs course hub-proxy
+.PHONY: lab test setup system venv guest bench clean help dirs course hub-proxy docker-cli
 
 help:
 	@echo "make lab    - install everything, open JupyterLab on the course (127.0.0.1:$(LAB_PORT))"
@@ -27,7 +27,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/ (ratios against runc, crun and raw QEMU)"
 	@echo "make course - render the executed chapters into a static HTML site: build/course/index.html"
 
-setup: system venv guest
+setup: system venv guest docker-cli
 
 system:
 	@scripts/install-system-deps.sh
@@ -68,6 +68,14 @@ bench: setup
 	$(PY) bench/start_latency.py
 	$(PY) bench/boot_overhead.py
 	$(PY) bench/layers.py
+
+# The docker CLI from Debian's docker.io (client only: no daemon installed or started), in build/,
+# for `minicontainer engine`; fetched even where a docker CLI is on PATH: the tests drive both.
+DOCKER_CLI := $(BUILD)/docker-cli/docker
+docker-cli: $(DOCKER_CLI)
+
+$(DOCKER_CLI):
+	@scripts/fetch-docker-cli.sh $(BUILD)/docker-cli
 
 # configurable-http-proxy for the JupyterHub smoke test and docs/classroom-hub.md, from npm, kept in
 # build/hub/ (not global). 4.6.x runs on Debian 12's Node.js 18; 5.x needs Node.js >= 20.
