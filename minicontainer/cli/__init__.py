@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("minicontainer.cli.build", "build an image from a Dockerfile (cached, one layer per step)"),
     "network": ("minicontainer.cli.network", "manage networks: create, ls, inspect, rm, prune"),
     "port": ("minicontainer.cli.network", "list a container's published ports"),
+    "engine": ("minicontainer.cli.engine", "serve the Docker Engine API on a unix socket (docker CLI, docker-py)"),
     "doctor": ("minicontainer.cli.doctor", "show what this host offers and what each chapter needs"),
 }
 
@@ -72,7 +73,8 @@ def for_each(refs, action) -> int:
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: minicontainer [--root DIR] COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: minicontainer [--root DIR] [--log-level debug|info|warn|error] COMMAND [ARGS...]", "",
+             "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     lines += ["", "run 'minicontainer COMMAND --help' for a command's options"]
     return "\n".join(lines)
@@ -98,16 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import MiniContainerError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    root = None
-    while argv and argv[0].startswith("--root"):
+    globals_ = {"--root": None, "--log-level": None}   # the options placed before the command
+    while argv and argv[0].split("=", 1)[0] in globals_:
         opt = argv.pop(0)
-        if "=" in opt:
-            root = opt.split("=", 1)[1]
-        elif argv:
-            root = argv.pop(0)
-        else:
-            print("minicontainer: --root needs a directory", file=sys.stderr)
-            return 125
+        name, _, value = opt.partition("=")
+        if not value and "=" not in opt:
+            if not argv:
+                print(f"minicontainer: {name} needs a value", file=sys.stderr)
+                return 125
+            value = argv.pop(0)
+        globals_[name] = value
+    root = globals_["--root"]
+    try:
+        from .. import log
+        log.configure(globals_["--log-level"])     # None: $MINICONTAINER_LOG_LEVEL, or nothing at all
+    except MiniContainerError as err:
+        print(f"minicontainer: {err}", file=sys.stderr)
+        return 125
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0 if argv else 125

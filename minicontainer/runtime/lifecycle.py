@@ -15,13 +15,16 @@ from __future__ import annotations
 import signal
 import time
 
-from .. import events
-from ..errors import ConflictError, StateError, UsageError
+from .. import events, log
+from ..errors import ConflictError, NotFoundError, StateError, UsageError
 from . import names
 from .containers import Container
 from .state import Status, require
 
 POLL = 0.02
+# what reading a container that was removed meanwhile (--rm, a concurrent rm) raises: its record is
+# gone (NotFoundError), or its directory went while its exit file was being read
+GONE = (NotFoundError, FileNotFoundError)
 
 
 def parse_signal(text: str | int) -> int:
@@ -59,7 +62,8 @@ def wait_exit(rt, c: Container, timeout: float | None = None) -> Container | Non
     while True:
         try:
             now = rt.refresh(rt.containers.load(c.id))
-        except Exception:  # noqa: BLE001 - removed meanwhile (--rm)
+        except GONE as err:  # removed meanwhile (--rm): its last known record
+            log.swallowed("runtime", f"wait for {c.id[:12]}", err)
             return c
         if now.state not in (Status.RUNNING, Status.PAUSED):
             return now
@@ -94,7 +98,8 @@ def _settled(rt, c: Container, timeout: float = 10.0) -> Container:
     while time.monotonic() < deadline:
         try:
             rec = rt.containers.load(c.id)
-        except Exception:  # noqa: BLE001 - removed (--rm)
+        except GONE as err:  # removed (--rm)
+            log.swallowed("runtime", f"wait for the exit record of {c.id[:12]}", err)
             return c
         if rec.state not in (Status.RUNNING, Status.PAUSED):
             return rec

@@ -76,6 +76,7 @@ def read_log(container_dir: Path, since: float | None = None, tail: int | None =
 
 def follow(rt, c, since: float | None = None, tail: int | None = None, poll: float = 0.1):
     """Yield the existing records, then new ones as they come, until the container has exited."""
+    from .lifecycle import GONE
     from .state import Status
     path = c.dir / LOG_FILE
     yield from read_log(c.dir, since, tail)
@@ -85,7 +86,9 @@ def follow(rt, c, since: float | None = None, tail: int | None = None, poll: flo
         try:
             now = rt.refresh(rt.containers.load(c.id))
             running = now.state in (Status.RUNNING, Status.PAUSED)
-        except Exception:  # noqa: BLE001 - removed: nothing more will come
+        except GONE as err:  # removed: nothing more will come
+            from .. import log
+            log.swallowed("runtime", f"follow the log of {c.id[:12]}", err)
             running = False
         if path.exists() and path.stat().st_size > offset:
             with open(path, errors="replace") as f:

@@ -42,8 +42,9 @@ def _record_exit(rt: Runtime, c) -> bool:
     try:
         oom = code == 137 and bool(cgroup.oom_killed())
         cgroup.remove()
-    except MiniContainerError:
-        pass
+    except MiniContainerError as err:
+        from .. import log
+        log.swallowed("runtime", f"reap {c.id[:12]}: remove cgroup", err)
     if oom:
         events.container(rt.root, c, "oom")
     events.container(rt.root, c, "die", exitCode=code)
@@ -56,4 +57,6 @@ def _record_exit(rt: Runtime, c) -> bool:
 
 
 if __name__ == "__main__":
+    from .. import log
+    log.configure()      # $MINICONTAINER_LOG_LEVEL, exported by the runtime that started the container
     sys.exit(reap(sys.argv[1], sys.argv[2]))

@@ -205,8 +205,11 @@ class Runtime:
             binds = self._etc_files(c, c.config["hostname"])
             return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
         except BaseException:
-            with contextlib.suppress(MiniContainerError):  # the caller never saw this cgroup
+            try:
                 cgroup.remove()
+            except MiniContainerError as err:  # the caller never saw this cgroup; the first error wins
+                from .. import log
+                log.swallowed("runtime", "remove cgroup", err)
             raise
 
     def _network_hook(self, c: Container):
@@ -231,8 +234,9 @@ class Runtime:
             from .. import network
             try:
                 network.disconnect(self.root, c.id, proc_root=self.proc_root)
-            except MiniContainerError:
-                pass
+            except MiniContainerError as err:
+                from .. import log
+                log.swallowed("runtime", f"disconnect {c.id[:12]}", err)
 
     def _mark_running(self, c: Container, started: launcher.Started) -> None:
         c.status, c.pid, c.started_at = Status.RUNNING.value, started.pid, time.time()
@@ -327,8 +331,9 @@ class Runtime:
         if cgroup is not None:
             try:
                 cgroup.remove()
-            except MiniContainerError:
-                pass
+            except MiniContainerError as err:
+                from .. import log
+                log.swallowed("runtime", f"remove cgroup of {c.id[:12]}", err)
         if rm:
             self.containers.remove(c)
             return
@@ -348,11 +353,12 @@ class Runtime:
                 try:
                     os.kill(c.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    pass
+                    pass   # exited on its own meanwhile: nothing to record
             try:
                 self._cgroup(c.id, self.sys).remove()
-            except MiniContainerError:
-                pass
+            except MiniContainerError as err:
+                from .. import log
+                log.swallowed("runtime", f"remove cgroup of {c.id[:12]}", err)
             self._disconnect(c)
         self.containers.remove(c)
         return c
@@ -379,7 +385,9 @@ class Runtime:
         """The kernel's OOM-kill counter of the container's cgroup, while the reaper has not removed it."""
         try:
             return bool(self._cgroup(c.id, self.sys).oom_killed())
-        except MiniContainerError:
+        except MiniContainerError as err:   # removed by the reaper meanwhile
+            from .. import log
+            log.swallowed("runtime", f"read oom counter of {c.id[:12]}", err)
             return False
 
     def explain_plan(self, opts: RunOptions) -> list[Step]:

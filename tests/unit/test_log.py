@@ -1,0 +1,196 @@
+"""The debug log channel: --log-level / $MINICONTAINER_LOG_LEVEL, the logfmt lines, and that
+tolerated failures (cleanup steps, a container removed meanwhile) are recorded there, while
+errors that are not the tolerated kind still propagate."""
+
+import errno
+import io
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from minicontainer import log
+from minicontainer.cli import main
+from minicontainer.errors import CgroupError, MiniContainerError, NotFoundError, UsageError
+from minicontainer.kernel import RecordingSyscalls
+
+
+def _unconfigure():
+    logger = logging.getLogger(log.ROOT)
+    logger.removeHandler(log._handler)
+    log._handler = None
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
+@pytest.fixture
+def unconfigured(monkeypatch):
+    """No level from the environment; whatever a test configures is undone afterwards."""
+    monkeypatch.delenv(log.ENV, raising=False)
+    yield
+    _unconfigure()
+
+
+@pytest.fixture
+def debug_stream(unconfigured):
+    """--log-level debug into a buffer."""
+    buf = io.StringIO()
+    log.configure("debug", stream=buf)
+    return buf
+
+
+def test_parse_level_spellings():
+    assert [log.parse_level(t) for t in ("debug", "INFO", "warn", "warning", "error")] == [10, 20, 30, 30, 40]
+    with pytest.raises(UsageError, match="invalid log level 'loud'"):
+        log.parse_level("loud")
+
+
+def test_configure_without_level_or_env_does_nothing(unconfigured):
+    assert log.configure(None) is None and log._handler is None
+
+
+def test_swallowed_is_a_logfmt_line_with_op_path_error(debug_stream, caplog):
+    err = CgroupError("cannot remove: device or resource busy (EBUSY)", op="rmdir", path="/cg/minicontainer/abc")
+    with caplog.at_level(logging.DEBUG, logger="minicontainer"):
+        logging.getLogger(log.ROOT).propagate = True     # so caplog sees it too
+        log.swallowed("runtime", "remove cgroup", err)
+    line = debug_stream.getvalue().strip()
+    assert line.startswith('time="') and " level=debug logger=minicontainer.runtime " in line
+    assert 'msg="remove cgroup: /cg/minicontainer/abc: rmdir: /cg/minicontainer/abc: cannot remove' in line
+    rec = caplog.records[-1]
+    assert (rec.op, rec.path) == ("remove cgroup", "/cg/minicontainer/abc") and "EBUSY" in rec.error
+
+
+def test_level_filters(unconfigured):
+    buf = io.StringIO()
+    log.configure("warn", stream=buf)
+    log.swallowed("runtime", "remove cgroup", OSError(errno.EBUSY, "busy"))
+    log.warn("runtime", "shown %s", "once")
+    assert buf.getvalue().count("\n") == 1 and "level=warning" in buf.getvalue()
+    assert log.os.environ[log.ENV] == "warning"     # inherited by helper processes (the reaper)
+
+
+def test_quotes_and_newlines_are_escaped(debug_stream):
+    log.debug("x", 'say "hi"\nthen')
+    assert r'msg="say \"hi\"\nthen"' in debug_stream.getvalue()
+
+
+def test_nothing_imports_logging_unless_asked(tmp_path):
+    """A debug record with nobody listening costs no import of logging (the start path stays light)."""
+    code = ("import sys; from minicontainer import log; "
+            "log.swallowed('runtime', 'remove cgroup', OSError(16, 'busy'), path='/x'); "
+            "log.debug('runtime', 'nothing'); print('logging' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"}, check=True)
+    assert out.stdout.strip() == "False" and out.stderr == ""
+
+
+# ----------------------------------------------------------------------------- the CLI flag
+def test_cli_log_level_flag_and_env(tmp_path, monkeypatch, capsys, unconfigured):
+    assert main(["--log-level", "loud", "ps"]) == 125
+    assert "invalid log level 'loud'" in capsys.readouterr().err
+    assert main(["--root", str(tmp_path), "--log-level=debug", "ps", "-q"]) == 0
+    assert logging.getLogger(log.ROOT).level == logging.DEBUG
+    assert main(["--log-level"]) == 125 and "--log-level needs a value" in capsys.readouterr().err
+    monkeypatch.setenv(log.ENV, "error")
+    assert main(["--root", str(tmp_path), "ps", "-q"]) == 0
+    assert logging.getLogger(log.ROOT).level == logging.ERROR
+
+
+# ----------------------------------------------------------------------------- swallowed failures
+def _container(rt):
+    c = rt.containers.create(name="c1", image="busybox", image_id="sha256:x", command=["true"], config={})
+    return c
+
+
+def test_rm_records_a_failed_cgroup_removal(tmp_path, fake_host, debug_stream):
+    from minicontainer.runtime import Runtime
+    proc, cg = fake_host
+    rt = Runtime(tmp_path / "state", RecordingSyscalls(fail={"rmdir": errno.EPERM}), proc_root=proc,
+                 cgroup_root=cg)
+    rt.rootless = False
+    c = _container(rt)
+    for path in rt._cgroup(c.id, rt.sys).paths():
+        path.mkdir(parents=True)
+    rt.remove(c.id)                         # tolerated: the container is removed all the same
+    out = debug_stream.getvalue()
+    assert f"remove cgroup of {c.id[:12]}" in out and "operation not permitted" in out
+    with pytest.raises(NotFoundError):
+        rt.containers.load(c.id)
+
+
+def test_finish_records_a_failed_disconnect(tmp_path, fake_host, debug_stream, monkeypatch):
+    from minicontainer import network
+    from minicontainer.errors import NetworkError
+    from minicontainer.runtime import Runtime
+    proc, cg = fake_host
+    rt = Runtime(tmp_path / "state", RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
+    c = _container(rt)
+    c.config["network"] = "bridge"
+
+    def refuse(*args, **kwargs):
+        raise NetworkError("cannot delete veth: no such device", op="disconnect", path="mcabc")
+    monkeypatch.setattr(network, "disconnect", refuse)
+    rt._finish(c, None, 0, rm=False, oom=False)
+    assert f"disconnect {c.id[:12]}: mcabc: disconnect: mcabc: cannot delete veth" in debug_stream.getvalue()
+
+
+def test_disconnect_lets_other_errors_through(tmp_path, fake_host, monkeypatch):
+    from minicontainer import network
+    from minicontainer.runtime import Runtime
+    proc, cg = fake_host
+    rt = Runtime(tmp_path / "state", RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
+    c = _container(rt)
+    c.config["network"] = "bridge"
+
+    def bug(*args, **kwargs):
+        raise TypeError("a programming error is not a tolerated cleanup failure")
+    monkeypatch.setattr(network, "disconnect", bug)
+    with pytest.raises(TypeError):
+        rt._disconnect(c)
+
+
+class _Removed:
+    """A runtime whose container record is gone (or broken) by the time it is read again."""
+
+    def __init__(self, error):
+        self.error = error
+        self.root = "/nonexistent"
+        self.containers = self
+
+    def load(self, cid):
+        raise self.error
+
+    def refresh(self, c):
+        return c
+
+
+def test_wait_exit_tolerates_only_a_removed_container(debug_stream):
+    from minicontainer.runtime import lifecycle
+    from minicontainer.runtime.containers import Container
+    c = Container(id="f" * 64, name="gone", image="busybox", image_id="sha256:x", command=["true"],
+                  created=0.0)
+    removed = _Removed(NotFoundError("no such container: fff", op="load"))
+    assert lifecycle.wait_exit(removed, c) is c
+    assert lifecycle._settled(removed, c) is c
+    assert "wait for ffffffffffff: load: no such container" in debug_stream.getvalue()
+    broken = _Removed(MiniContainerError("unreadable state: Expecting value", op="load", path="/s/state.json"))
+    with pytest.raises(MiniContainerError, match="unreadable state"):
+        lifecycle.wait_exit(broken, c)
+    with pytest.raises(PermissionError):
+        lifecycle._settled(_Removed(PermissionError(errno.EACCES, "denied")), c)
+
+
+def test_follow_stops_when_removed_and_says_so(tmp_path, debug_stream):
+    from minicontainer.runtime import logs
+    from minicontainer.runtime.containers import Container
+    c = Container(id="e" * 64, name="gone", image="busybox", image_id="sha256:x", command=["true"],
+                  created=0.0)
+    c.dir = tmp_path
+    (tmp_path / logs.LOG_FILE).write_text('{"log":"hi\\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}\n')
+    got = list(logs.follow(_Removed(NotFoundError("no such container", op="load")), c, poll=0))
+    assert [r["log"] for r in got] == ["hi\n"]
+    assert "follow the log of eeeeeeeeeeee" in debug_stream.getvalue()
+    with pytest.raises(ValueError):
+        list(logs.follow(_Removed(ValueError("bug")), c, poll=0))
