@@ -41,6 +41,15 @@ def run_root() -> Path:
     return Path(env).absolute() if env else SYSTEM_RUN_ROOT
 
 
+def engine_socket() -> Path:
+    """Where ``minicontainer engine`` listens by default: /run/minicontainer/engine.sock for root,
+    ``$XDG_RUNTIME_DIR/minicontainer/engine.sock`` for an ordinary user (as rootless dockerd)."""
+    if os.geteuid() == 0:
+        return SYSTEM_RUN_ROOT / "engine.sock"
+    xdg = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/minicontainer-{os.geteuid()}"
+    return Path(xdg) / "minicontainer" / "engine.sock"
+
+
 def project_build_dir() -> Path:
     """The build directory for caches (guest kernel, results): ``$MINICONTAINER_BUILD`` or <checkout>/build."""
     env = os.environ.get("MINICONTAINER_BUILD")
