@@ -36,18 +36,31 @@ CONTROLLERS = ("cpu", "cpuacct", "cpuset", "freezer", "memory", "pids")
 
 
 def cgroup_dirs(cgroup_root, proc_root, name):
-    """One new cgroup per mounted v1 controller we use, or one v2 cgroup, each under the
-    caller's own (from /proc/self/cgroup, see cgroups(7))."""
-    mine = {}
+    """One new cgroup per mounted v1 hierarchy holding a controller we use, or one v2
+    cgroup, each under the caller's own (from /proc/self/cgroup, see cgroups(7)).
+
+    Co-mounted controllers share one hierarchy: systemd mounts ``cpu,cpuacct`` and adds
+    the symlinks ``cpu`` and ``cpuacct`` to it, other hosts have only the ``cpu,cpuacct``
+    directory. Either way that hierarchy gets one cgroup, not one per controller."""
+    mine, hierarchy = {}, {}
     with open(f"{proc_root}/self/cgroup") as f:
         for line in f:
             _, ctrls, path = line.rstrip("\n").split(":", 2)
             for c in ctrls.split(","):
-                mine[c] = path
+                mine[c], hierarchy[c] = path, ctrls
     if os.path.exists(f"{cgroup_root}/cgroup.controllers"):
         return [f"{cgroup_root}{mine['']}/{name}".replace("//", "/")]
-    return [f"{cgroup_root}/{c}{mine[c]}/{name}".replace("//", "/") for c in CONTROLLERS
-            if c in mine and os.path.isdir(f"{cgroup_root}/{c}")]
+    dirs, seen = [], set()
+    for c in CONTROLLERS:
+        if c not in mine:
+            continue
+        mount = next((d for d in (f"{cgroup_root}/{c}", f"{cgroup_root}/{hierarchy[c]}") if os.path.isdir(d)),
+                     None)
+        if mount is None or os.path.realpath(mount) in seen:
+            continue
+        seen.add(os.path.realpath(mount))
+        dirs.append(f"{mount}{mine[c]}/{name}".replace("//", "/"))
+    return dirs
 
 
 def make_cgroups(dirs):

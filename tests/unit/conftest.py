@@ -1,4 +1,5 @@
-"""Fixtures shared by the unit tests: a fake v2-only host, and a state root holding busybox."""
+"""Fixtures shared by the unit tests: a fake v2-only host, a fake systemd hybrid host (co-mounted
+cpu,cpuacct), and a state root holding busybox."""
 
 import pytest
 
@@ -24,6 +25,40 @@ def fake_host(tmp_path):
     (proc / "self" / "mountinfo").write_text(
         f"30 23 0:26 / {cg} rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n")
     (proc / "self" / "cgroup").write_text("0::/\n")
+    return proc, cg
+
+
+@pytest.fixture
+def fake_systemd_hybrid_host(tmp_path):
+    """A host laid out as systemd does on a hybrid machine (not this one): a tmpfs at the cgroup
+    root, one v1 hierarchy per controller except cpu and cpuacct, which are *one* co-mounted
+    hierarchy ``cpu,cpuacct`` with the symlinks ``cpu`` and ``cpuacct`` pointing at it, and an
+    empty cgroup2 at ``unified``. The caller sits in ``/user.slice`` in cpu,cpuacct and memory.
+    Returns (proc_root, cgroup_root)."""
+    proc, cg = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "sys" / "kernel").mkdir(parents=True)
+    (proc / "sys" / "kernel" / "cap_last_cap").write_text("40\n")
+    mounts = [("cpu,cpuacct", "cgroup", "rw,cpu,cpuacct"), ("cpuset", "cgroup", "rw,cpuset"),
+              ("memory", "cgroup", "rw,memory"), ("pids", "cgroup", "rw,pids"), ("freezer", "cgroup", "rw,freezer"),
+              ("systemd", "cgroup", "rw,xattr,name=systemd"), ("unified", "cgroup2", "rw,nsdelegate")]
+    lines = []
+    for i, (name, fstype, opts) in enumerate(mounts):
+        (cg / name).mkdir(parents=True)
+        (cg / name / "cgroup.procs").write_text("1\n")
+        lines.append(f"{30 + i} 25 0:{30 + i} / {cg / name} rw,nosuid,nodev,noexec,relatime shared:{i} - "
+                     f"{fstype} cgroup {opts}\n")
+    (cg / "unified" / "cgroup.controllers").write_text("")
+    (cg / "cpu").symlink_to("cpu,cpuacct")
+    (cg / "cpuacct").symlink_to("cpu,cpuacct")
+    for name in ("cpu,cpuacct", "memory"):
+        (cg / name / "user.slice").mkdir()
+    (cg / "cpuset" / "cpuset.cpus").write_text("0-1\n")
+    (cg / "cpuset" / "cpuset.mems").write_text("0\n")
+    (proc / "self" / "mountinfo").write_text("".join(lines))
+    (proc / "self" / "cgroup").write_text("7:name=systemd:/user.slice/session-1.scope\n6:freezer:/\n5:pids:/\n"
+                                          "4:memory:/user.slice\n3:cpuset:/\n2:cpu,cpuacct:/user.slice\n"
+                                          "0::/user.slice/session-1.scope\n")
     return proc, cg
 
 

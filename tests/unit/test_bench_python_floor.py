@@ -75,3 +75,28 @@ def test_usage_error_and_nothing_imported_beyond_ctypes_and_time_even_in_the_chi
     assert res.returncode == 2 and "usage: python_floor.py" in res.stderr
     _, allowed = imported(["-c", "import ctypes, time"])
     assert mods <= allowed, sorted(mods - allowed)
+
+
+def test_comounted_cpu_cpuacct_gets_one_cgroup(fake_systemd_hybrid_host, floor):
+    """systemd's hybrid layout: cpu and cpuacct are symlinks to one cpu,cpuacct hierarchy. The same
+    directory must not be made twice (it was: FileExistsError before any container started)."""
+    proc, cg = fake_systemd_hybrid_host
+    dirs = floor.cgroup_dirs(str(cg), str(proc), "pyfloor-3")
+    assert dirs == [f"{cg}/cpu/user.slice/pyfloor-3", f"{cg}/cpuset/pyfloor-3", f"{cg}/freezer/pyfloor-3",
+                    f"{cg}/memory/user.slice/pyfloor-3", f"{cg}/pids/pyfloor-3"]
+    made = floor.make_cgroups(dirs)
+    assert (cg / "cpu,cpuacct" / "user.slice" / "pyfloor-3").is_dir()
+    assert (cg / "cpuset" / "pyfloor-3" / "cpuset.mems").read_text() == "0\n"
+    for d in made:
+        for f in Path(d).iterdir():
+            f.unlink()
+    floor.remove_cgroups(made)
+    assert not list(cg.rglob("pyfloor-3"))
+
+
+def test_comounted_hierarchy_without_symlinks_is_found_by_its_joined_name(fake_systemd_hybrid_host, floor):
+    proc, cg = fake_systemd_hybrid_host
+    (cg / "cpu").unlink()
+    (cg / "cpuacct").unlink()
+    dirs = floor.cgroup_dirs(str(cg), str(proc), "pyfloor-4")
+    assert dirs[0] == f"{cg}/cpu,cpuacct/user.slice/pyfloor-4" and len(dirs) == 5

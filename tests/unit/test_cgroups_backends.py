@@ -59,7 +59,8 @@ class FakeCgroupFs(RecordingSyscalls):
             for ctrl in granted:
                 files.update(V2_FILES.get(ctrl, {}))
         else:
-            files.update(V1_FILES.get(top, {}))
+            for ctrl in top.split(","):      # a co-mounted hierarchy (cpu,cpuacct) has both sets of files
+                files.update(V1_FILES.get(ctrl, {}))
         for name, text in files.items():
             (path / name).write_text(text)
 
@@ -250,6 +251,35 @@ def test_v1_create_failure_leaves_nothing(v1_host):
         mgr.create()
     assert "permission denied" in str(info.value)
     assert not list(layout.cgroup_root.rglob("minicontainer"))
+
+
+def test_v1_comounted_cpu_cpuacct_is_one_directory(fake_systemd_hybrid_host):
+    """systemd's hybrid layout (cpu and cpuacct symlinked to one cpu,cpuacct hierarchy): one cgroup
+    there, made, joined, measured and removed once; limits and usage in the same directory."""
+    proc, cg = fake_systemd_hybrid_host
+    layout, sysc = detect(cg, proc), FakeCgroupFs(cg)
+    assert layout.backend == "v1" and layout.v1["cpu"] is layout.v1["cpuacct"]
+    mgr = new_manager(layout, "c1", sysc)
+    leaf = cg / "cpu,cpuacct/user.slice/minicontainer/c1"
+    assert mgr.dirs["cpu"] == mgr.dirs["cpuacct"] == leaf
+    assert mgr.procs_files() == sorted(cg / d / "cgroup.procs" for d in (
+        "cpu,cpuacct/user.slice/minicontainer/c1", "cpuset/minicontainer/c1", "freezer/minicontainer/c1",
+        "memory/user.slice/minicontainer/c1", "pids/minicontainer/c1"))
+    mgr.create()
+    assert sysc.calls().count("mkdir") == 10           # parent + leaf in five hierarchies, not six
+    mgr.add_process(4242)
+    assert (leaf / "cgroup.procs").read_text() == "4242\n"
+    mgr.apply(Limits(cpus=0.5))
+    assert (leaf / "cpu.cfs_quota_us").read_text() == "50000"
+    (leaf / "cpuacct.usage").write_text("777\n")
+    assert mgr.stats().cpu_usage_ns == 777
+    assert set(find_leftovers(layout)) == {"c1"}
+    assert find_leftovers(layout)["c1"]["cpuacct"] == leaf
+    del sysc.steps[:]
+    mgr.remove()
+    assert [s.args for s in sysc.steps if s.call == "kill"] == ["4242, 9"]   # listed once, killed once
+    assert not list(cg.rglob("minicontainer"))
+    assert (cg / "cpu,cpuacct/user.slice").is_dir()
 
 
 def test_v1_missing_controller_is_a_clear_error(v1_host):
