@@ -50,6 +50,7 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False
     target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)   # added to the result, as a last LABEL step
 
 
 @dataclass
@@ -67,6 +68,17 @@ class BuildResult:
     image: object                              # minicontainer.images.store.Image
     steps: list[StepRecord]
     tags: list[str]
+
+
+def label_instruction(labels: dict[str, str], escape: str = "\\") -> Instruction:
+    """``--label k=v`` as the classic builder applies it: one more ``LABEL`` step at the end of the
+    built stage, its keys and values quoted so that no ``$`` or space is read as syntax."""
+    def quote(text: str) -> str:
+        for ch in (escape, '"', "$"):
+            text = text.replace(ch, escape + ch)
+        return f'"{text}"'
+    line = "LABEL " + " ".join(f"{quote(str(k))}={quote(str(v))}" for k, v in sorted(labels.items()))
+    return parse(f"FROM scratch\n{line}\n").instructions[1]
 
 
 class Builder:
@@ -117,6 +129,8 @@ class Builder:
     def _build(self, df: Dockerfile, ctx: BuildContext, opts: BuildOptions, tags: list[str]) -> BuildResult:
         globals_, stages = split_stages(df)
         last = target_index(stages, opts.target)
+        if opts.labels:
+            stages[last].instructions.append(label_instruction(opts.labels, df.escape))
         total = len(globals_) + sum(1 + len(s.instructions) for s in stages[:last + 1])
         self.df, self.ctx, self.opts = df, ctx, opts
         self.used_args: set[str] = set()

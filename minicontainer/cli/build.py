@@ -13,6 +13,7 @@ def add_arguments(p):
     p.add_argument("--build-arg", action="append", default=[], metavar="K=V", help="set a build-time ARG")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached steps")
     p.add_argument("--target", metavar="STAGE", help="build up to this stage and stop")
+    p.add_argument("--label", action="append", default=[], metavar="K=V", help="set a label on the result")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
 
 
@@ -32,10 +33,11 @@ def execute(args) -> int:
                 continue
             value = os.environ[key]
         build_args[key] = value
+    labels = dict(item.partition("=")[::2] for item in args.label)
     out = io.StringIO() if args.quiet else sys.stdout
     result = Builder(state_root(args.root), out=out).build(BuildOptions(
         context=args.context, dockerfile=args.file, tags=args.tag, build_args=build_args,
-        no_cache=args.no_cache, target=args.target))
+        no_cache=args.no_cache, target=args.target, labels=labels))
     if args.quiet:
         print(result.image.id)
     return 0

@@ -31,7 +31,10 @@ class SignalProxy:
 
     def __enter__(self):
         for sig in FORWARDED_SIGNALS:
-            self.previous[sig] = signal.signal(sig, self._handle)
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:    # not the main thread (a server's worker): signals are not ours to take
+                break
         return self
 
     def _handle(self, signum, _frame):

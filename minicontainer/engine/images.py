@@ -1,0 +1,324 @@
+"""Images over the Engine API: list, inspect, history, tag, remove, prune, save/load, create, push.
+
+Each handler reads the request, calls :mod:`minicontainer.images` (the same store, locks and
+archive code ``minicontainer images``/``save``/``load`` use) and answers in the shapes of
+moby's ``api/swagger.yaml`` (``ImageSummary``, ``ImageInspect``, ``HistoryResponseItem``,
+``ImageDeleteResponseItem``). Tar archives travel as the request or response body
+(``application/x-tar``): ``docker save`` reads ``GET /images/get``, ``docker load`` sends
+``POST /images/load``; both pass through a file in a scratch folder under the state root, so
+the archive code checks a whole archive (digests, paths) before anything enters the store.
+
+``POST /images/create`` is ``docker pull``. With no registry client it can only "pull" the
+``busybox`` image the store builds from the host's busybox (as ``minicontainer pull`` does),
+answers 404 for any other name (which the docker CLI reports as "no such image") and 501 for
+a reference naming a registry host; ``fromSrc`` (``docker import``) reads a root filesystem tar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import shutil
+
+from ..errors import ConflictError, ImageError, NotFoundError
+from . import kit
+from .errors import HTTPError
+from .routes import json_response, json_stream, no_content, route
+
+
+# -- what the store says, in Docker's words -----------------------------------------
+def created_epoch(rfc3339: str) -> int:
+    """``2026-12-03T09:00:00Z`` (fractions and offsets too) -> seconds since the epoch (0 if unknown)."""
+    from datetime import datetime
+    text = (rfc3339 or "").replace("Z", "+00:00")
+    if "." in text:                         # Python 3.11 parses at most 6 fraction digits
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits):]
+    try:
+        return int(datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0
+
+
+def lineage(images) -> dict[str, str]:
+    """image id -> its parent's id: the image whose layers and history are this one's minus the
+    last step (what the builder's intermediate images are). Docker keeps a parent pointer; the
+    OCI config does not, so it is read off the history."""
+    parents = {}
+    for child in images:
+        best = None
+        for cand in images:
+            n = len(cand.history)
+            if (cand.id != child.id and 0 < n < len(child.history) and child.history[:n] == cand.history[:n]
+                    and child.diff_ids[:len(cand.diff_ids)] == cand.diff_ids
+                    and (best is None or n > len(best.history))):
+                best = cand
+        if best is not None:
+            parents[child.id] = best.id
+    return parents
+
+
+def users_by_image(root) -> dict[str, list[str]]:
+    """image id -> names of this root's containers made from it (any state)."""
+    from ..runtime.containers import ContainerStore
+    users: dict[str, list[str]] = {}
+    for c in ContainerStore(root).list():
+        users.setdefault(c.image_id, []).append(c.name or c.id[:12])
+    return users
+
+
+def summary(im, parent: str, containers: int) -> dict:
+    return {"Id": im.id, "ParentId": parent, "RepoTags": list(im.repo_tags), "RepoDigests": [],
+            "Created": created_epoch(im.created), "Size": im.size, "SharedSize": -1, "VirtualSize": im.size,
+            "Labels": dict(im.config.get("Labels") or {}), "Containers": containers}
+
+
+def inspect_json(store, im, parent: str = "") -> dict:
+    cfg = dict(im.config)
+    for key in ("Env", "Cmd", "Entrypoint", "Volumes", "ExposedPorts", "Labels", "OnBuild"):
+        cfg.setdefault(key, None)
+    cfg.setdefault("WorkingDir", "")
+    cfg.setdefault("User", "")
+    return {"Id": im.id, "RepoTags": list(im.repo_tags), "RepoDigests": [], "Parent": parent,
+            "Comment": (im.history[-1].get("comment", "") if im.history else ""), "Created": im.created,
+            "DockerVersion": "", "Author": im.raw.get("author", ""), "Config": cfg,
+            "Architecture": im.raw.get("architecture", ""), "Os": im.raw.get("os", "linux"),
+            "Size": im.size, "VirtualSize": im.size,
+            "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(str(p) for p in reversed(im.layer_dirs))}},
+            "RootFS": {"Type": "layers", "Layers": list(im.diff_ids)},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}}
+
+
+def history_json(store, im) -> list[dict]:
+    """Newest step first, as ``docker history`` lists it; only the top line names an image."""
+    out, layers = [], iter(im.diff_ids)
+    for h in im.history:
+        size = 0
+        if not h.get("empty_layer"):
+            d = next(layers, None)
+            with contextlib.suppress(OSError, ImageError):
+                size = store.blob_path(d).stat().st_size if d else 0
+        out.append({"Id": "<missing>", "Created": created_epoch(h.get("created", "")),
+                    "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                    "Comment": h.get("comment", "")})
+    out.reverse()
+    if out:
+        out[0]["Id"], out[0]["Tags"] = im.id, list(im.repo_tags)
+    return out
+
+
+def familiar(ref: str) -> str:
+    """``docker.io/library/busybox:latest`` -> ``busybox:latest`` (the store's names are short)."""
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+# -- handlers ----------------------------------------------------------------------
+def _store(req):
+    from ..images.store import ImageStore
+    return ImageStore(req.engine.root)
+
+
+def _lines_json(lines: list[str]) -> list[dict]:
+    """The store's ``Untagged: x`` / ``Deleted: y`` lines as ImageDeleteResponseItems."""
+    return [dict([line.split(": ", 1)]) for line in lines]
+
+
+@route("GET", "/images/json")
+def list_images(req):
+    store = _store(req)
+    filters = kit.filters(req, ("dangling", "label", "before", "since", "reference", "until"))
+    images = store.list()
+    parents = lineage(images)
+    has_children = set(parents.values())
+    users = users_by_image(req.engine.root)
+    bounds = {key: created_epoch(store.resolve(familiar(filters[key][0])).created)
+              for key in ("before", "since") if filters.get(key)}
+    dangling_want = None
+    if filters.get("dangling"):
+        value = filters["dangling"][0].lower()
+        if value not in ("true", "false", "1", "0"):
+            raise HTTPError(400, f"invalid filter 'dangling={filters['dangling'][0]}'")
+        dangling_want = value in ("true", "1")
+    until = None
+    if filters.get("until"):
+        from ..events import parse_time
+        until = parse_time(filters["until"][0], op="images") // 1_000_000_000
+    out = []
+    for im in images:
+        dangling, created = not im.repo_tags, created_epoch(im.created)
+        if dangling and im.id in has_children and not req.flag("all"):
+            continue                            # an intermediate build step: docker hides those too
+        if dangling_want is not None and dangling != dangling_want:
+            continue
+        if not kit.labels_match(im.config.get("Labels") or {}, filters.get("label", [])):
+            continue
+        if ("before" in bounds and created >= bounds["before"]) or ("since" in bounds and created <= bounds["since"]):
+            continue
+        if until is not None and created > until:
+            continue
+        if filters.get("reference") and not any(
+                fnmatch.fnmatchcase(t, pat) or fnmatch.fnmatchcase(t.rpartition(":")[0], pat)
+                for t in im.repo_tags for pat in filters["reference"]):
+            continue
+        out.append(summary(im, parents.get(im.id, ""), len(users.get(im.id, []))))
+    return json_response(out)
+
+
+@route("GET", "/images/{name:path}/json")
+def inspect_image(req):
+    store = _store(req)
+    im = store.resolve(familiar(req.params["name"]))
+    return json_response(inspect_json(store, im, lineage(store.list()).get(im.id, "")))
+
+
+@route("GET", "/images/{name:path}/history")
+def image_history(req):
+    store = _store(req)
+    return json_response(history_json(store, store.resolve(familiar(req.params["name"]))))
+
+
+@route("POST", "/images/{name:path}/tag")
+def tag_image(req):
+    repo, tag = req.arg("repo"), req.arg("tag") or "latest"
+    if not repo:
+        raise HTTPError(400, "repository name must have at least one component (repo=...)")
+    target = familiar(repo)
+    if ":" not in target.rpartition("/")[2]:
+        target = f"{target}:{tag}"
+    _store(req).tag(familiar(req.params["name"]), target)
+    return no_content(201)
+
+
+@route("DELETE", "/images/{name:path}")
+def remove_image(req):
+    name = req.params["name"]
+    try:
+        lines = _store(req).remove(familiar(name), in_use=users_by_image(req.engine.root), force=req.flag("force"))
+    except ConflictError as err:
+        raise ConflictError(f"unable to remove repository reference \"{name}\": {err.message}", op="conflict") from err
+    return json_response(_lines_json(lines))
+
+
+@route("POST", "/images/prune")
+def prune_images(req):
+    """Untagged images no container uses; with ``dangling=false``, every image no container uses."""
+    store = _store(req)
+    filters = kit.filters(req, ("dangling", "label", "until"))
+    every = [v.lower() for v in filters.get("dangling", ["true"])] in (["false"], ["0"])
+    users = users_by_image(req.engine.root)
+    sizes = {im.id: im.size for im in store.list()}
+    lines = []
+    if every:
+        for im in store.list():
+            if im.repo_tags and im.id not in users and kit.labels_match(im.config.get("Labels") or {},
+                                                                       filters.get("label", [])):
+                for t in im.repo_tags:
+                    with contextlib.suppress(NotFoundError, ConflictError):
+                        lines += store.remove(t, in_use=users)
+    lines += store.prune(in_use=users)
+    items = _lines_json(lines)
+    return json_response({"ImagesDeleted": items or None,
+                          "SpaceReclaimed": sum(sizes.get(i.get("Deleted"), 0) for i in items)})
+
+
+def _save(req, refs: list[str]):
+    from ..images import archive
+    if not refs:
+        raise HTTPError(400, "no image names given (names=...)")
+    store = _store(req)
+    for ref in refs:
+        store.resolve(ref)                    # a 404 before any byte of the tar is sent
+    scratch = kit.scratch_dir(req)
+    try:
+        archive.save(store, refs, scratch / "images.tar")
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return kit.file_response(scratch / "images.tar", "application/x-tar", scratch)
+
+
+@route("GET", "/images/get")
+def save_images(req):
+    """``docker save A B``: one tar (an OCI layout plus docker's manifest.json)."""
+    return _save(req, [familiar(n) for n in req.args("names")])
+
+
+@route("GET", "/images/{name:path}/get")
+def save_image(req):
+    return _save(req, [familiar(req.params["name"])])
+
+
+def _from_upload(req, what: str, fn):
+    """Run ``fn(path)`` on the uploaded tar; a damaged archive is the client's fault (400)."""
+    scratch = kit.scratch_dir(req)
+    try:
+        return fn(kit.body_to_file(req, scratch / what))
+    except ImageError as err:
+        raise HTTPError(400, str(err)) from err
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@route("POST", "/images/load", max_body=None)
+def load_images(req):
+    """``docker load``: the body is an image archive; the answer a JSON message stream."""
+    from ..images import archive
+    images = _from_upload(req, "load.tar", lambda path: archive.load(_store(req), path))
+    lines = []
+    for im in images:
+        lines += [f"Loaded image: {t}\n" for t in im.repo_tags] or [f"Loaded image ID: {im.id}\n"]
+    return json_stream([{"stream": line} for line in lines])
+
+
+@route("POST", "/images/create", max_body=None)
+def create_image(req):
+    """``docker pull`` (fromImage) and ``docker import`` (fromSrc)."""
+    if req.arg("fromSrc") is not None:
+        return _import(req)
+    name = req.arg("fromImage")
+    if not name:
+        raise HTTPError(400, "fromImage or fromSrc is required")
+    ref, tag = familiar(name), req.arg("tag") or ""
+    if tag and ":" not in ref.rpartition("/")[2]:
+        ref = f"{ref}:{tag}"
+    from ..images import reference
+    full = reference.normalize(ref)
+    repo, _, tagpart = full.rpartition(":")
+    store = _store(req)
+    with contextlib.suppress(NotFoundError):
+        store.resolve(full)
+        return json_stream([{"status": f"Status: Image is up to date for {full}"}])
+    if full == "busybox:latest":
+        im = store.ensure_busybox()
+        return json_stream([{"status": f"Pulling from library/{repo}", "id": tagpart},
+                            {"status": "Built from the host's busybox (no registry needed)", "id": im.short_id},
+                            {"status": f"Digest: {im.id}"},
+                            {"status": f"Status: Downloaded newer image for {full}"}])
+    first = repo.split("/", 1)[0]
+    if "/" in repo and ("." in first or ":" in first or first == "localhost"):
+        raise HTTPError(501, f"pulling from registry {first} is not implemented (no registry client yet)")
+    raise NotFoundError(f"pull access denied for {repo}: no registry here and no such image: {full} "
+                        f"(only busybox can be pulled, from the host's busybox)", op="pull")
+
+
+def _import(req):
+    from ..images import archive
+    if req.arg("fromSrc") != "-":
+        raise HTTPError(400, "only fromSrc=- (a root filesystem tar as the request body) is supported")
+    repo, tag = req.arg("repo"), req.arg("tag") or "latest"
+    tags = []
+    if repo:
+        repo = familiar(repo)
+        tags = [repo if ":" in repo.rpartition("/")[2] else f"{repo}:{tag}"]
+    im = _from_upload(req, "rootfs.tar", lambda path: archive.import_rootfs(_store(req), path, tags))
+    return json_stream([{"status": im.id}])
+
+
+@route("POST", "/images/{name:path}/push")
+def push_image(req):
+    _store(req).resolve(familiar(req.params["name"]))
+    raise HTTPError(501, "pushing to a registry is not implemented (no registry client yet)")
