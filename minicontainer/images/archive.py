@@ -28,16 +28,12 @@ from pathlib import Path
 
 from ..errors import ImageError, UsageError
 from . import reference
+from . import spec
 from . import tarreader as T
-from .digest import HashingWriter, check_digest, sha256_bytes, sha256_file
+from .digest import HashingWriter, file_digest, sha256_bytes
 from .store import Image, ImageStore, remove_tree
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+from .spec import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST  # noqa: F401  (re-exported)
 _HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -154,6 +150,8 @@ class Members:
             reader = T.TarReader(stream)
             for n, entry in enumerate(reader):
                 name = "/".join(clean_name(entry.name))
+                if not name and entry.type != T.DIR:
+                    raise ImageError("archive member '.' must be a directory", op="load", path=entry.name)
                 if entry.type == T.REG:
                     flat = self.stage / f"m{n}"
                     fd = os.open(flat, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -185,41 +183,67 @@ class Members:
             clean = self.links[clean]
         raise ImageError(f"archive names a missing blob: {name}", op="load", path=what)
 
-    def json(self, name: str, what: str):
-        p = self.path(name, what)
-        if p.stat().st_size > T.MAX_META * 8:
-            raise ImageError(f"{name} is too large for a JSON document", op="load")
-        try:
-            return json.loads(p.read_bytes())
-        except ValueError as err:
-            raise ImageError(f"malformed JSON in {name}: {err}", op="load") from err
+    def json(self, name: str, what: str | None = None):
+        """Member ``name`` parsed as JSON (at most spec.MAX_DOCUMENT_SIZE bytes)."""
+        return _parse_json(self.path(name, what or name), name)
 
-    def verified(self, digest: str, what: str) -> Path:
-        hexpart = check_digest(digest, op="load")
-        p = self.path(f"blobs/sha256/{hexpart}", what)
-        got, _ = sha256_file(p)
-        if got != digest:
-            raise ImageError(f"digest mismatch: expected {digest}, got {got}", op="verify", path=what)
-        return p
+    def blob(self, desc: dict, what: str) -> tuple[Path, str]:
+        """(staged file, member name) of the blob a *checked* descriptor names, after
+        verifying its size and digest against the descriptor (descriptor.md)."""
+        algorithm, encoded = spec.check_digest(desc["digest"], what, op="load")
+        name = f"blobs/{algorithm}/{encoded}"
+        p = self.path(name, what)
+        got, size = file_digest(p, algorithm)
+        if size != desc["size"]:
+            raise ImageError(f"blob is {size} bytes, its descriptor says {desc['size']} (descriptor.md: size)",
+                             op="verify", path=name)
+        if got != desc["digest"]:
+            raise ImageError(f"digest mismatch: expected {desc['digest']}, got {got}", op="verify", path=name)
+        return p, name
+
+
+def _parse_json(p: Path, where: str):
+    if p.stat().st_size > spec.MAX_DOCUMENT_SIZE:
+        raise ImageError(f"too large for a JSON document (over {spec.MAX_DOCUMENT_SIZE} bytes)", op="load",
+                         path=where)
+    try:
+        return json.loads(p.read_bytes())
+    except ValueError as err:
+        raise ImageError(f"malformed JSON in {where}: {err}", op="load") from err
 
 
 # -- load ----------------------------------------------------------------------------
 def load(store: ImageStore, archive: Path, *, progress=None) -> list[Image]:
-    """Load every image of a docker-save or OCI-layout archive; returns them."""
+    """Load every image of a docker-save or OCI-layout archive; returns them.
+
+    All or nothing: every document is checked (:mod:`.spec`) and every layer unpacked
+    into staging before the first layer or image enters the store."""
     archive = Path(archive)
     if not archive.is_file():
         raise UsageError("no such archive file", op="load", path=archive)
     with store.lock():
         stage = store.staging("load")
         stage.mkdir()
+        staged: dict[str, tuple[Path, Path]] = {}
         try:
             members = Members(stage)
             members.read_archive(archive, progress)
             plans = _docker_plans(members) if "manifest.json" in members.files else _oci_plans(members)
             if not plans:
                 raise ImageError("archive holds no image", op="load", path=archive)
-            images = [_import_plan(store, members, plan) for plan in plans]
+            for plan in plans:
+                for (path, member), diff_id in zip(plan["layers"], plan["diff_ids"]):
+                    if diff_id not in staged and not store.has_layer(diff_id):
+                        staged[diff_id] = _stage_layer(store, path, expect=diff_id, member=member)[:2]
+            for diff_id, (tar_copy, tree) in staged.items():
+                store.add_layer_file(tar_copy, diff_id, unpacked=tree)
+            images = [store.add_image(plan["raw"], [reference.normalize(t) for t in plan["tags"]],
+                                      size=sum(store.blob_path(d).stat().st_size for d in plan["diff_ids"]))
+                      for plan in plans]
         finally:
+            for tar_copy, tree in staged.values():
+                remove_tree(tar_copy)
+                remove_tree(tree)
             remove_tree(stage)
     for im in images:
         store.event("load", im.id, (im.repo_tags or [None])[0])
@@ -227,93 +251,88 @@ def load(store: ImageStore, archive: Path, *, progress=None) -> list[Image]:
 
 
 def _docker_plans(m: Members) -> list[dict]:
-    doc = m.json("manifest.json", "manifest.json")
-    if not isinstance(doc, list):
-        raise ImageError("malformed manifest.json (want a list)", op="load")
     plans = []
-    for item in doc:
-        try:
-            config, layers, tags = item["Config"], list(item["Layers"]), list(item.get("RepoTags") or [])
-        except (TypeError, KeyError) as err:
-            raise ImageError(f"malformed manifest.json entry: missing {err}", op="load") from err
-        hexname = _HEX.search(config or "")
-        plans.append({"config": m.path(config, "manifest.json"),
-                      "config_digest": f"sha256:{hexname.group(0)}" if hexname else None,
-                      "layers": [(m.path(name, "manifest.json"), None) for name in layers],
-                      "tags": tags})
+    for item in spec.check_docker_manifest(m.json("manifest.json"), "manifest.json", op="load"):
+        config = item["Config"]
+        hexname = _HEX.search(config)
+        plans.append(_plan(m.path(config, "manifest.json"), config,
+                           f"sha256:{hexname.group(0)}" if hexname else None,
+                           [(m.path(name, "manifest.json"), name) for name in item["Layers"]],
+                           list(item.get("RepoTags") or [])))
     return plans
+
+
+def _plan(config: Path, where: str, digest: str | None, layers: list, tags: list) -> dict:
+    """A checked image to import: its config bytes and diff_ids, its layer files, its tags."""
+    import hashlib
+    raw = config.read_bytes()
+    if digest and digest != "sha256:" + hashlib.sha256(raw).hexdigest():
+        raise ImageError(f"digest mismatch: expected {digest}, got sha256:{hashlib.sha256(raw).hexdigest()}",
+                         op="verify", path=where)
+    diff_ids = spec.check_config(_parse_json(config, where), where, layers=len(layers), op="load")
+    return {"raw": raw, "diff_ids": diff_ids, "layers": layers, "tags": tags}
 
 
 def _oci_plans(m: Members) -> list[dict]:
     if "oci-layout" not in m.files or "index.json" not in m.files:
         raise ImageError("not an image archive (no manifest.json, no oci-layout + index.json)", op="load")
+    spec.check_layout(m.json("oci-layout"), "oci-layout", op="load")
     plans = []
-    for desc in _descriptors(m, m.json("index.json", "index.json"), "index.json"):
-        manifest = json.loads(m.verified(desc["digest"], "manifest").read_bytes())
-        try:
-            config = manifest["config"]["digest"]
-            layers = [(m.verified(layer["digest"], "layer"), layer["digest"]) for layer in manifest["layers"]]
-        except (TypeError, KeyError) as err:
-            raise ImageError(f"malformed manifest: missing {err}", op="load") from err
+    for desc in _manifests(m, m.json("index.json"), "index.json", None, 0):
+        path, where = m.blob(desc, "index.json")
+        manifest = spec.check_manifest(_parse_json(path, where), where, media_type=desc["mediaType"], op="load")
+        layers = [m.blob(layer, where) for layer in manifest["layers"]]
         ann = desc.get("annotations") or {}
         name = ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name") or ""
         name = re.sub(r"^docker\.io/(library/)?", "", name)
         tags = [name] if name and _maybe_ref(name) and ":" in name else []
-        plans.append({"config": m.verified(config, "config"), "config_digest": config, "layers": layers,
-                      "tags": tags})
+        config, config_where = m.blob(manifest["config"], where)
+        plans.append(_plan(config, config_where, None, layers, tags))
     return plans
 
 
-def _descriptors(m: Members, index, what: str) -> list[dict]:
-    """Manifests of an index; a nested (multi-platform) index contributes this machine's entry."""
+def _manifests(m: Members, index, where: str, media_type: str | None, depth: int) -> list[dict]:
+    """Manifest descriptors of a checked index; a nested (multi-platform) index
+    contributes this machine's entry, or its first one, carrying the outer annotations."""
     from .busybox import arch
-    try:
-        manifests = list(index["manifests"])
-    except (TypeError, KeyError) as err:
-        raise ImageError(f"malformed {what}: missing {err}", op="load") from err
+    if depth > 3:
+        raise ImageError("image indexes nested more than 3 deep", op="load", path=where)
+    index = spec.check_index(index, where, media_type=media_type, op="load")
     out = []
-    for desc in manifests:
-        if desc.get("mediaType") in (OCI_INDEX, DOCKER_LIST):
-            nested = json.loads(m.verified(desc["digest"], "index").read_bytes())
-            mine = [d for d in nested.get("manifests", []) if (d.get("platform") or {}).get("architecture") == arch()]
-            pick = (mine or nested.get("manifests", []))[:1]
-            out += [{**p, "annotations": desc.get("annotations") or p.get("annotations")} for p in pick]
-        else:
+    for desc in index["manifests"]:
+        if desc["mediaType"] not in spec.INDEX_TYPES:
             out.append(desc)
+            continue
+        path, nested_where = m.blob(desc, where)
+        nested = _manifests(m, _parse_json(path, nested_where), nested_where, desc["mediaType"], depth + 1)
+        mine = [d for d in nested if (d.get("platform") or {}).get("architecture") == arch()]
+        out += [{**p, "annotations": desc.get("annotations") or p.get("annotations")} for p in (mine or nested)[:1]]
     return out
 
 
-def _import_plan(store: ImageStore, m: Members, plan: dict) -> Image:
-    raw = plan["config"].read_bytes()
-    import hashlib
-    actual = "sha256:" + hashlib.sha256(raw).hexdigest()
-    if plan["config_digest"] and plan["config_digest"] != actual:
-        raise ImageError(f"digest mismatch: expected {plan['config_digest']}, got {actual}", op="verify",
-                         path="config")
+def _stage_layer(store: ImageStore, path: Path, *, expect: str | None = None, progress=None, member=None):
+    """Unpack a (maybe gzipped) layer tar into staging: (uncompressed tar copy, tree, digest).
+    The layer's entries are checked as they are unpacked (:mod:`.extract`); a refusal
+    names the archive ``member`` the layer came from, when given."""
+    from .extract import unpack_file
+    tar_copy, tree = store.staging("tar"), store.staging("layer")
     try:
-        diff_ids = list(json.loads(raw)["rootfs"]["diff_ids"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise ImageError(f"malformed image config: {err}", op="load") from err
-    if len(diff_ids) != len(plan["layers"]):
-        raise ImageError(f"config lists {len(diff_ids)} layers, manifest {len(plan['layers'])}", op="load")
-    size = 0
-    for (path, _), diff_id in zip(plan["layers"], diff_ids):
-        check_digest(diff_id, op="load")
-        if not store.has_layer(diff_id):
-            add_layer_tar(store, path, expect=diff_id)
-        size += store.blob_path(diff_id).stat().st_size
-    return store.add_image(raw, [reference.normalize(t) for t in plan["tags"]], size=size)
+        with open(tar_copy, "wb") as tee:
+            digest, _ = unpack_file(path, tree, store.syscalls, expect_digest=expect, tee=tee, progress=progress)
+    except BaseException as err:
+        remove_tree(tar_copy)
+        remove_tree(tree)
+        if member and isinstance(err, ImageError):
+            raise ImageError(err.message, op=err.op, path=f"{member}: {err.path}" if err.path else member) from err
+        raise
+    return tar_copy, tree, digest
 
 
 def add_layer_tar(store: ImageStore, path: Path, *, expect: str | None = None, progress=None) -> str:
     """Unpack a (maybe gzipped) layer tar into the store, keeping its uncompressed bytes as the blob."""
-    from .extract import unpack_file
     with store.lock():
-        tar_copy, tree = store.staging("tar"), store.staging("layer")
+        tar_copy, tree, diff_id = _stage_layer(store, path, expect=expect, progress=progress)
         try:
-            with open(tar_copy, "wb") as tee:
-                diff_id, _ = unpack_file(path, tree, store.syscalls, expect_digest=expect, tee=tee,
-                                         progress=progress)
             store.add_layer_file(tar_copy, diff_id, unpacked=tree)
         finally:
             remove_tree(tar_copy)

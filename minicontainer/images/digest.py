@@ -91,7 +91,13 @@ class HashingReader:
 
 def sha256_file(path, *, progress=None) -> tuple[str, int]:
     """(digest, size) of a file, read in 1 MiB chunks."""
-    h = _sha256()
+    return file_digest(path, "sha256", progress=progress)
+
+
+def file_digest(path, algorithm: str, *, progress=None) -> tuple[str, int]:
+    """(``algorithm:hex``, size) of a file for a hashlib algorithm (sha256, sha512)."""
+    import hashlib
+    h = hashlib.new(algorithm)
     size = 0
     with open(path, "rb") as f:
         while True:
@@ -102,4 +108,4 @@ def sha256_file(path, *, progress=None) -> tuple[str, int]:
             size += len(chunk)
             if progress is not None:
                 progress(len(chunk))
-    return "sha256:" + h.hexdigest(), size
+    return f"{algorithm}:{h.hexdigest()}", size

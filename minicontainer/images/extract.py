@@ -159,8 +159,11 @@ class Unpacker:
         return self.stats
 
     def _one(self, reader, entry: T.Entry, parts: tuple) -> None:
-        if not parts:
-            return                                   # "./": the layer root itself
+        if not parts:                                # ".": the layer root itself, only ever a directory
+            if entry.type != T.DIR:
+                raise ImageError(f"layer root entry '.' is a {T.KIND_NAMES.get(entry.type, 'special file')}, "
+                                 "not a directory", op="unpack", path=entry.name)
+            return
         if self.whiteouts != "keep":
             kind, target = wh.oci_entry("/".join(parts))
             if kind != wh.PLAIN:

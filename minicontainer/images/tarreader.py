@@ -26,6 +26,8 @@ CHUNK = 1 << 20
 
 REG, LNK, SYM, CHR, BLK, DIR, FIFO = "0", "1", "2", "3", "4", "5", "6"
 _KNOWN = {REG, LNK, SYM, CHR, BLK, DIR, FIFO}
+KIND_NAMES = {REG: "regular file", LNK: "hard link", SYM: "symlink", CHR: "character device",
+              BLK: "block device", DIR: "directory", FIFO: "fifo"}
 
 
 @dataclass
@@ -208,6 +210,9 @@ class TarReader:
         linkname = pax.get("linkpath", longlink if longlink is not None else _text(h[157:257]))
         if len(name) > MAX_NAME or len(linkname) > MAX_NAME:
             raise ImageError("name longer than PATH_MAX in archive", op="read tar", path=name[:100])
+        if not name or "\0" in name or "\0" in linkname:     # a pax path= record can carry a NUL
+            raise ImageError("empty name or NUL byte in an entry name or link target", op="read tar",
+                             path=repr(name[:100]))
         try:
             size = int(pax["size"]) if "size" in pax else size
             uid = int(pax["uid"]) if "uid" in pax else _num(h[108:116], "uid")

@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 import stat
 
+from ..errors import ImageError
+
 WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -36,11 +38,15 @@ OPAQUE = "opaque"         # the directory hides everything below it
 
 def oci_entry(relpath: str) -> tuple[str, str]:
     """Classify a tar entry name: ``("whiteout", "dir/NAME")`` for ``dir/.wh.NAME``,
-    ``("opaque", "dir")`` for ``dir/.wh..wh..opq`` and ``("plain", relpath)`` otherwise."""
+    ``("opaque", "dir")`` for ``dir/.wh..wh..opq`` and ``("plain", relpath)`` otherwise;
+    a bare ``.wh.`` (a whiteout naming nothing) is refused."""
     head, _, base = relpath.rpartition("/")
     if base == WH_OPAQUE:
         return OPAQUE, head
-    if base.startswith(WH_PREFIX) and len(base) > len(WH_PREFIX):
+    if base == WH_PREFIX:      # layer.md: ".wh." + the name it deletes; with no name it deletes nothing
+        raise ImageError("whiteout with an empty target name (.wh. alone; layer.md: whiteouts)", op="unpack",
+                         path=relpath)
+    if base.startswith(WH_PREFIX):
         target = base[len(WH_PREFIX):]
         return WHITEOUT, f"{head}/{target}" if head else target
     return PLAIN, relpath

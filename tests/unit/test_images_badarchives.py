@@ -124,9 +124,14 @@ def test_truncated_gzip_layer(tmp_path):
 
 # -- whole archives through ``load`` ----------------------------------------------------------
 def _archive(path, files: dict):
+    """A tar of ``{name: bytes}``; a value ``("sym", target)`` makes a symlink member."""
     with tarfile.open(path, "w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
+            if isinstance(data, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, data[1]
+                tar.addfile(info)
+                continue
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
@@ -147,7 +152,9 @@ def _load_refused(tmp_path, files, message):
     assert message in str(exc.value)
     assert os.listdir(store.root / "tmp") == []               # staging removed
     assert os.listdir(store.root / "layers") == []            # no layer half-added
-    assert store.list() == []
+    assert not store.blobs.exists() or os.listdir(store.blobs) == []   # no blob
+    assert store.list() == []                                  # no image, no tag
+    assert "\n" not in str(exc.value)
     return str(exc.value)
 
 
@@ -188,15 +195,7 @@ def test_hostile_layer_inside_archive(tmp_path, outside):
 
 
 def test_archive_member_symlink_outside(tmp_path):
-    arc = tmp_path / "a.tar"
-    with tarfile.open(arc, "w") as tar:
-        info = tarfile.TarInfo("manifest.json")
-        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        tar.addfile(info)
-    store = ImageStore(tmp_path / "state")
-    with pytest.raises(ImageError, match="outside the archive"):
-        archive.load(store, arc)
-    assert os.listdir(store.root / "tmp") == []
+    _load_refused(tmp_path, {"manifest.json": ("sym", "/etc/passwd")}, "outside the archive")
 
 
 def test_truncated_gzip_archive(tmp_path):
@@ -210,3 +209,178 @@ def test_truncated_gzip_archive(tmp_path):
     with pytest.raises(ImageError, match="gzip"):
         archive.load(store, gz)
     assert os.listdir(store.root / "tmp") == [] and store.list() == []
+
+
+# -- strict image-spec rules (minicontainer.images.spec), one archive per rule ----------------
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _oci(layer: bytes | None = None, *, layout=None, cfg=None, manifest=None, index=None, layer_desc=None,
+         extra=None) -> dict:
+    """The members of an OCI layout tar; each keyword replaces (or edits, when callable) one part."""
+    layer = _tar([("hello", "file", "world")]) if layer is None else layer
+    cfg = cfg or {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [_sha(layer)]}}
+    cfg_raw = json.dumps(cfg).encode()
+    ldesc = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(layer), "size": len(layer)}
+    ldesc.update(layer_desc or {})
+    man = {"schemaVersion": 2, "mediaType": archive.OCI_MANIFEST,
+           "config": {"mediaType": archive.OCI_CONFIG, "digest": _sha(cfg_raw), "size": len(cfg_raw)},
+           "layers": [ldesc]}
+    man = manifest(man) if callable(manifest) else man
+    man_raw = json.dumps(man).encode()
+    idx = {"schemaVersion": 2, "mediaType": archive.OCI_INDEX,
+           "manifests": [{"mediaType": archive.OCI_MANIFEST, "digest": _sha(man_raw), "size": len(man_raw),
+                          "annotations": {"io.containerd.image.name": "docker.io/library/x:1"}}]}
+    idx = index(idx) if callable(index) else idx
+    files = {"oci-layout": json.dumps(layout or {"imageLayoutVersion": "1.0.0"}).encode(),
+             "index.json": json.dumps(idx).encode()}
+    for blob in (layer, cfg_raw, man_raw):
+        files[f"blobs/sha256/{_sha(blob)[7:]}"] = blob
+    files.update(extra or {})
+    return files
+
+
+def _docker(layers: list[bytes], diff_ids=None, **cfg_over) -> dict:
+    cfg = {"rootfs": {"type": "layers", "diff_ids": diff_ids if diff_ids is not None else [_sha(x) for x in layers]}}
+    cfg.update(cfg_over)
+    raw = json.dumps(cfg).encode()
+    files = {f"{_sha(raw)[7:]}.json": raw}
+    files.update({f"l{n}/layer.tar": x for n, x in enumerate(layers)})
+    files["manifest.json"] = json.dumps([{"Config": f"{_sha(raw)[7:]}.json", "RepoTags": ["x:1"],
+                                          "Layers": [f"l{n}/layer.tar" for n in range(len(layers))]}]).encode()
+    return files
+
+
+def test_good_oci_layout_loads(tmp_path):
+    arc = tmp_path / "a.tar"
+    _archive(arc, _oci())
+    [img] = archive.load(ImageStore(tmp_path / "state"), arc)
+    assert img.repo_tags == ["x:1"]
+
+
+def test_descriptor_negative_size(tmp_path):
+    msg = _load_refused(tmp_path, _oci(layer_desc={"size": -1}), "layer 0 size -1 is negative")
+    assert msg.startswith("load: blobs/sha256/")                 # names the manifest blob
+
+
+def test_descriptor_absurd_size(tmp_path):
+    _load_refused(tmp_path, _oci(layer_desc={"size": 1 << 62}), "size 4611686018427387904 is over the")
+
+
+def test_descriptor_size_differs_from_blob(tmp_path):
+    _load_refused(tmp_path, _oci(layer_desc={"size": 3}), "its descriptor says 3 (descriptor.md: size)")
+
+
+def test_descriptor_unknown_media_type(tmp_path):
+    _load_refused(tmp_path, _oci(layer_desc={"mediaType": "application/x-rar"}),
+                  "unknown layer 0 mediaType 'application/x-rar'")
+
+
+def test_descriptor_digest_syntax(tmp_path):
+    layer = _tar([("hello", "file", "world")])
+    _load_refused(tmp_path, _oci(layer, layer_desc={"digest": _sha(layer).upper()}), "malformed digest")
+    _load_refused(tmp_path, _oci(layer, layer_desc={"digest": _sha(layer)[:-1]}), "64 lower-case hex digits")
+    _load_refused(tmp_path, _oci(layer, layer_desc={"digest": "md5:" + "0" * 32}), "unsupported digest algorithm")
+
+
+def test_unknown_image_layout_version(tmp_path):
+    assert _load_refused(tmp_path, _oci(layout={"imageLayoutVersion": "2.0.0"}),
+                         "unknown imageLayoutVersion '2.0.0'").startswith("load: oci-layout: ")
+
+
+def test_config_rootfs_type_not_layers(tmp_path):
+    layer = _tar([("hello", "file", "world")])
+    _load_refused(tmp_path, _oci(layer, cfg={"rootfs": {"type": "tarball", "diff_ids": [_sha(layer)]}}),
+                  "rootfs.type 'tarball' is not \"layers\"")
+
+
+def test_config_diff_ids_count_differs_docker_save(tmp_path):
+    layer = _tar([("hello", "file", "world")])
+    msg = _load_refused(tmp_path, _docker([layer], diff_ids=[_sha(layer), _sha(layer)]),
+                        "lists 2 diff_ids, the manifest 1 layers")
+    assert ".json" in msg                                        # names the config member
+
+
+def test_blob_both_manifest_and_index(tmp_path):
+    def both(man):
+        man["manifests"] = [dict(man["config"], mediaType=archive.OCI_MANIFEST)]
+        return man
+    _load_refused(tmp_path, _oci(manifest=both), "both manifests and config/layers")
+
+
+def test_index_json_both_manifest_and_index(tmp_path):
+    def both(idx):
+        idx["layers"] = []
+        return idx
+    assert _load_refused(tmp_path, _oci(index=both), "both manifests and config/layers").startswith(
+        "load: index.json: ")
+
+
+def test_schema_version_not_2(tmp_path):
+    _load_refused(tmp_path, _oci(manifest=lambda m: {**m, "schemaVersion": 1}), "schemaVersion 1 is not 2")
+    _load_refused(tmp_path, _oci(index=lambda i: {**i, "schemaVersion": 3}), "schemaVersion 3 is not 2")
+
+
+def test_manifest_media_type_contradicts_document(tmp_path):
+    _load_refused(tmp_path, _oci(manifest=lambda m: {**m, "mediaType": archive.OCI_INDEX}),
+                  "does not match the document, which is a manifest")
+
+
+def test_docker_manifest_json_malformed(tmp_path):
+    files = _docker([_tar([("hello", "file", "world")])])
+    files["manifest.json"] = json.dumps([{"Config": "c.json", "Layers": "l0/layer.tar"}]).encode()
+    assert _load_refused(tmp_path, files, "Layers must be a list").startswith("load: manifest.json: ")
+
+
+def test_layer_root_dot_symlink(tmp_path):
+    layer = _tar([(".", "sym", "/etc"), ("hello", "file", "world")])
+    _load_refused(tmp_path, _docker([layer]), "layer root entry '.' is a symlink, not a directory")
+
+
+def test_archive_member_dot_symlink(tmp_path):
+    files = _docker([_tar([("hello", "file", "world")])])
+    files["."] = ("sym", "l0")
+    _load_refused(tmp_path, files, "archive member '.' must be a directory")
+
+
+def test_whiteout_with_empty_target(tmp_path):
+    layer = _tar([("etc", "dir", None), ("etc/.wh.", "file", "")])
+    msg = _load_refused(tmp_path, _docker([layer]), "whiteout with an empty target name")
+    assert "etc/.wh." in msg
+
+
+def _pax_tar(name: str, linkname: str = "") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("placeholder")
+        info.pax_headers = {"path": name}
+        tar.addfile(info, io.BytesIO(b""))
+    return buf.getvalue()
+
+
+def test_entry_name_with_nul(tmp_path):
+    _load_refused(tmp_path, _docker([_pax_tar("etc/pass\0wd")]), "NUL byte in an entry name")
+
+
+def test_entry_name_absolute_and_dotdot(tmp_path):
+    _load_refused(tmp_path, _docker([_tar([("/etc/x", "file", "x")])]), "absolute path in archive")
+    _load_refused(tmp_path, _docker([_tar([("a/../../x", "file", "x")])]), "escapes the layer root")
+
+
+def test_archive_member_name_escapes(tmp_path):
+    files = _docker([_tar([("hello", "file", "world")])])
+    files["../evil"] = b"x"
+    _load_refused(tmp_path, files, "escapes the layer root")
+
+
+def test_nothing_stored_when_a_later_image_is_refused(tmp_path):
+    good = _tar([("hello", "file", "world")])
+    bad = _tar([("etc", "dir", None), ("etc/.wh.", "file", "")])
+    cfgs = [json.dumps({"rootfs": {"type": "layers", "diff_ids": [_sha(x)]}}).encode() for x in (good, bad)]
+    files = {f"{_sha(c)[7:]}.json": c for c in cfgs}
+    files.update({"good/layer.tar": good, "bad/layer.tar": bad})
+    files["manifest.json"] = json.dumps([
+        {"Config": f"{_sha(cfgs[0])[7:]}.json", "RepoTags": ["good:1"], "Layers": ["good/layer.tar"]},
+        {"Config": f"{_sha(cfgs[1])[7:]}.json", "RepoTags": ["bad:1"], "Layers": ["bad/layer.tar"]}]).encode()
+    _load_refused(tmp_path, files, "whiteout with an empty target name")   # good:1 and its layer absent too

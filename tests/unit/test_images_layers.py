@@ -266,7 +266,7 @@ def test_load_oci_layout_without_docker_manifest(tmp_path):
     lg = "sha256:" + hashlib.sha256(layer_gz).hexdigest()
     cfg = _config([d1])
     cd = "sha256:" + hashlib.sha256(cfg).hexdigest()
-    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cd, "size": len(cfg)},
+    manifest = json.dumps({"schemaVersion": 2, "config": {"mediaType": archive.OCI_CONFIG, "digest": cd, "size": len(cfg)},
                            "layers": [{"digest": lg, "size": len(layer_gz),
                                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}]}).encode()
     md = "sha256:" + hashlib.sha256(manifest).hexdigest()
