@@ -76,16 +76,31 @@ class BuildCache:
         with self._locked():
             data = self._read()
             data[key] = image_id
-            tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}")
-            try:
-                tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-                os.replace(tmp, self.path)
-            except OSError as err:
-                raise ImageError(f"cannot write the build cache: {err.strerror.lower()}", op="build cache",
-                                 path=self.path) from err
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            self._write(data)
+
+    def _write(self, data: dict[str, str]) -> None:
+        """Replace cache.json (call under the lock)."""
+        tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError as err:
+            raise ImageError(f"cannot write the build cache: {err.strerror.lower()}", op="build cache",
+                             path=self.path) from err
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
     def entries(self) -> dict[str, str]:
         return self._read()
+
+    def prune(self, store, *, everything: bool = False) -> list[str]:
+        """Forget the entries whose image left ``store`` (all of them with ``everything``); their keys."""
+        with self._locked():
+            data = self._read()
+            gone = [k for k, image_id in data.items() if everything or self.lookup(k, store) is None]
+            if gone:
+                for k in gone:
+                    del data[k]
+                self._write(data)
+        return gone

@@ -203,6 +203,20 @@ def remove_image(req):
     return json_response(_lines_json(lines))
 
 
+def _ancestors_of_kept(images, users) -> dict[str, list[str]]:
+    """The untagged parents of tagged or used images (the build cache of what was built): not dangling,
+    so a prune keeps them, as Docker keeps an image that has children."""
+    parents = lineage(images)
+    keep: dict[str, list[str]] = {}
+    for im in images:
+        if im.repo_tags or im.id in users:
+            node = parents.get(im.id)
+            while node is not None and node not in keep:
+                keep[node] = ["(a parent of a kept image)"]
+                node = parents.get(node)
+    return keep
+
+
 @route("POST", "/images/prune")
 def prune_images(req):
     """Untagged images no container uses; with ``dangling=false``, every image no container uses."""
@@ -219,7 +233,7 @@ def prune_images(req):
                 for t in im.repo_tags:
                     with contextlib.suppress(NotFoundError, ConflictError):
                         lines += store.remove(t, in_use=users)
-    lines += store.prune(in_use=users)
+    lines += store.prune(in_use={**_ancestors_of_kept(store.list(), users), **users})
     items = _lines_json(lines)
     return json_response({"ImagesDeleted": items or None,
                           "SpaceReclaimed": sum(sizes.get(i.get("Deleted"), 0) for i in items)})
