@@ -16,7 +16,19 @@ PACKAGES=(
   uidmap              # newuidmap/newgidmap: a rootless container maps the user's /etc/subuid range
   chromium chromium-driver  # tests/browser: JupyterLab in headless Chromium (never Playwright's download)
   nodejs              # tests/hub: configurable-http-proxy (from npm) runs on Node.js
+  docker-registry     # the lab registry (CNCF distribution 2.8), run by `minicontainer registry start`, never as a service
+  skopeo podman       # interop: clients no one here wrote copy/pull/run what minicontainer pushed
 )
+
+# Debian's docker-registry enables a service listening on :5000 on every interface. The lab never
+# uses it (minicontainer runs its own, bound to 127.0.0.1): stop it and mask it wherever systemd runs.
+quiet_registry_service() {
+  if dpkg-query -W -f='${Status}' docker-registry 2>/dev/null | grep -q 'install ok installed' \
+     && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    ${SUDO:-} systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    ${SUDO:-} systemctl mask docker-registry.service >/dev/null 2>&1 || true
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,6 +39,7 @@ command -v npm >/dev/null || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
+  quiet_registry_service
   exit 0
 fi
 
@@ -39,3 +52,4 @@ echo "system packages: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+quiet_registry_service
