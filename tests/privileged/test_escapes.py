@@ -105,6 +105,8 @@ def probe(cli, root, probe_dir, *names):
 
 def test_host_pids_are_invisible(cli, state_root):
     res = run(cli, state_root, "busybox", "sh", "-c", "ls /proc | grep '^[0-9]*$'; cat /proc/1/cmdline")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.endswith("\ncat\0/proc/1/cmdline\0"), res.stdout   # PID 1 is the container's own (sh exec'd cat)
     pids = [int(p) for p in res.stdout.split()[:-1] if p.isdigit()]
     assert 1 in pids and max(pids) < 10
     assert str(os.getpid()) not in res.stdout.split()
@@ -122,16 +124,20 @@ def test_ordinary_mknod_of_a_fifo_still_works(cli, state_root, probe_dir):
 
 
 def test_mount_from_busybox_is_denied(cli, state_root):
-    res = run(cli, state_root, "busybox", "sh", "-c", "mount -t tmpfs none /mnt; echo rc=$?")
-    assert "rc=0" not in res.stdout
+    res = run(cli, state_root, "busybox", "sh", "-c", "echo started; mount -t tmpfs none /mnt; echo rc=$?; "
+              "grep -c ' /mnt ' /proc/self/mountinfo")
+    assert res.returncode == 1, res.stderr          # grep found no /mnt mount
+    assert res.stdout.split() == ["started", "rc=1", "0"], res.stdout + res.stderr
+    assert "mount: permission denied" in res.stderr
 
 
 @pytest.mark.parametrize("path", ["/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname",
                                   "/proc/sys/vm/drop_caches", "/proc/sysrq-trigger"])
 def test_raw_writes_to_proc_sys_are_denied(cli, state_root, path):
     before = open(path).read() if path.startswith("/proc/sys/kernel") else None
-    res = run(cli, state_root, "busybox", "sh", "-c", f"echo 3 > {path} && echo written")
-    assert "written" not in res.stdout
+    res = run(cli, state_root, "busybox", "sh", "-c", f"echo started; echo 3 > {path} && echo written")
+    assert res.stdout.split() == ["started"], res.stdout + res.stderr
+    assert res.returncode != 0
     if os.path.exists(path) and path.startswith("/proc/sys/"):
         assert "Read-only file system" in res.stderr
     if before is not None:
@@ -143,14 +149,14 @@ def test_masked_paths_read_as_empty(cli, state_root):
               "for p in /proc/keys /proc/timer_list /proc/sched_debug; do [ -e $p ] && wc -c < $p; done; "
               "ls -A /sys/firmware | wc -l")
     assert res.returncode == 0, res.stderr
-    assert set(res.stdout.split()) <= {"0"}
+    assert res.stdout.split() and set(res.stdout.split()) <= {"0"}, res.stdout   # at least the ls count
 
 
 def test_new_user_and_mount_namespace_cannot_remount(cli, state_root):
     res = run(cli, state_root, "busybox", "sh", "-c",
-              "unshare -U -r -m sh -c 'mount -o remount,rw /proc/sys && echo remounted'; "
+              "echo started; unshare -U -r -m sh -c 'mount -o remount,rw /proc/sys && echo remounted'; "
               "echo 1 > /proc/sys/kernel/sysrq && echo written")
-    assert "remounted" not in res.stdout and "written" not in res.stdout
+    assert res.stdout.split() == ["started"], res.stdout + res.stderr
     assert "unshare" in res.stderr and "Operation not permitted" in res.stderr
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from minicontainer.errors import ConflictError, NotFoundError, UsageError
+from minicontainer.errors import ConflictError, KernelError, NotFoundError, UsageError
 from minicontainer.kernel import RecordingSyscalls
 from minicontainer.kernel import constants as C
 from minicontainer.rootfs import RootfsPlan, mount_volumes, resolve_in_root
@@ -95,8 +95,9 @@ def test_mount_volumes_error_is_a_kernel_error(tmp_path):
     plan = RootfsPlan(layers=[str(tmp_path)], upper=str(tmp_path), work=str(tmp_path), merged=str(tmp_path / "m"),
                       volumes=V.mounts_for([V.parse_volume(f"{tmp_path}:/x")]))
     sys = RecordingSyscalls(fail={"mount": errno.EPERM})
-    with pytest.raises(Exception, match="EPERM"):
+    with pytest.raises(KernelError, match="EPERM") as info:
         mount_volumes(sys, plan)
+    assert info.value.errno == errno.EPERM and info.value.op == "mount"
 
 
 # ----------------------------------------------------------------------------- resolve_in_root

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from minicontainer.errors import ConflictError, ExecError, NotFoundError, StateError, UsageError
+from minicontainer.errors import ConflictError, ExecError, MiniContainerError, NotFoundError, StateError, UsageError
 from minicontainer.overlay import lower_count, overlay_options
 from minicontainer.runtime.containers import ContainerStore
 from minicontainer.runtime.pid1 import find_executable
@@ -137,5 +137,7 @@ def test_unwritable_state_root_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     store = ContainerStore(blocker)
-    with pytest.raises(Exception, match="state root is not writable"):
+    with pytest.raises(MiniContainerError, match="state root is not writable: not a directory") as info:
         store.create(name=None, image="i", image_id="sha256:1", command=["sh"], config={})
+    assert info.value.path is not None and str(blocker) in str(info.value.path)
+    assert isinstance(info.value.__cause__, NotADirectoryError)

@@ -1,0 +1,53 @@
+"""The VM tests' kernel fixture (tests/vm/conftest.py) skips only for a missing network: any other
+failure to get the guest kernel must fail the suite, not hide as a skip."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from vmcompare.errors import KernelFetchError
+
+CONFTEST = Path(__file__).resolve().parents[1] / "vm" / "conftest.py"
+
+
+@pytest.fixture(scope="module")
+def vm_conftest():
+    spec = importlib.util.spec_from_file_location("vm_conftest_under_test", CONFTEST)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def raising(err):
+    def fetch(flavour, log):
+        raise err
+    return fetch
+
+
+@pytest.mark.parametrize("message", [
+    "apt-get download linux-image-cloud-amd64 failed: e: failed to fetch http://deb/pool/x.deb  "
+    "temporary failure resolving 'deb'",
+    "apt-get download linux-image-generic failed: e: failed to fetch http://deb/x.deb  could not connect to "
+    "deb:80 (10.0.0.1), connection timed out",
+    "apt-get update failed: ['W: Some index files failed to download. They have been ignored']",
+])
+def test_no_network_is_a_skip(vm_conftest, message):
+    with pytest.raises(pytest.skip.Exception, match="no network"):
+        vm_conftest.fetch_or_skip("cloud", raising(KernelFetchError(message, op="fetch guest kernel")))
+
+
+@pytest.mark.parametrize("err", [
+    KernelFetchError("dpkg -x failed: corrupted archive", op="unpack guest kernel"),
+    KernelFetchError("package holds no boot/vmlinuz-*", op="unpack guest kernel"),
+    KernelFetchError("apt-get download linux-image-cloud-amd64 failed: e: 404 not found", op="fetch guest kernel"),
+    TypeError("fetch_kernel() got an unexpected keyword argument"),
+    PermissionError(13, "Permission denied"),
+])
+def test_any_other_failure_is_raised_not_skipped(vm_conftest, err):
+    with pytest.raises(type(err)):
+        vm_conftest.fetch_or_skip("cloud", raising(err))
+
+
+def test_a_kernel_that_can_be_had_is_returned(vm_conftest):
+    assert vm_conftest.fetch_or_skip("cloud", lambda flavour, log: f"kernel:{flavour}") == "kernel:cloud"
