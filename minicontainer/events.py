@@ -19,7 +19,7 @@ A line is written with one ``write(2)`` on a descriptor opened with ``O_APPEND``
 kernel moves the file offset to the end and writes in one step, so lines written by
 several processes at once never interleave (open(2), "O_APPEND"). Recording an event
 never makes the change itself fail: a log that cannot be written is noted in the debug
-log (logger ``minicontainer.events``) and the operation goes on. Readers (:func:`read`,
+log (:mod:`minicontainer.log`, channel ``minicontainer.events``) and the operation goes on. Readers (:func:`read`,
 :func:`follow`) filter by time and by Docker's ``docker events --filter`` keys.
 
 Only the standard library is used: containers record ``start`` on the start path.
@@ -40,8 +40,8 @@ FILTER_KEYS = ("type", "event", "container", "image", "network", "volume", "labe
 
 
 def _debug(msg: str, *args) -> None:
-    import logging                       # only on the failure path: the start path stays light
-    logging.getLogger("minicontainer.events").debug(msg, *args)
+    from . import log                    # the runtime's debug log (imports logging only when listened to)
+    log.debug("events", msg, *args)
 
 
 def record(state_root, type_: str, action: str, actor_id: str, attributes: dict | None = None) -> dict:
