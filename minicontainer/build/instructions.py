@@ -22,7 +22,8 @@ HEALTHCHECK    ``Healthcheck``                  ``{"Test": ["CMD-SHELL", "true"]
 =============  ===============================  =====================================
 
 The *shell form* ``CMD echo hi`` becomes ``SHELL + ["echo hi"]`` (``/bin/sh -c`` unless
-SHELL changed it); the *exec form* ``CMD ["echo", "hi"]`` is kept as it is. How CMD and
+SHELL changed it); the *exec form* ``CMD ["echo", "hi"]`` is kept as it is. A RUN with
+here-documents becomes one shell script, by BuildKit's rules (:func:`heredoc_script`). How CMD and
 ENTRYPOINT combine is Docker's rule, applied by :func:`minicontainer.runtime.options.command_for`.
 See the OCI image spec (config.md) and https://docs.docker.com/reference/dockerfile/
 """
@@ -34,8 +35,8 @@ import re
 import signal
 
 from ..errors import UsageError
-from .parser import Instruction
-from .words import expand, process_word, split_words
+from .parser import Heredoc, Instruction
+from .words import expand, expand_heredoc, is_heredoc_word, process_word, split_words
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
@@ -48,7 +49,33 @@ def command(inst: Instruction, shell: list[str]) -> list[str]:
     """RUN/CMD/ENTRYPOINT as an argv: the exec form as is, the shell form behind ``shell``."""
     if inst.json is not None:
         return list(inst.json)
+    if inst.heredocs:
+        return list(shell) + [heredoc_script(inst)[0]]
     return list(shell) + [inst.args]
+
+
+#: where a RUN's ``#!`` here-document is bind-mounted, read-only, to be executed (as in BuildKit)
+HEREDOC_DIR = "/dev/pipes"
+
+
+def heredoc_script(inst: Instruction) -> tuple[str, Heredoc | None]:
+    """What the shell runs for a RUN with here-documents, and the document to mount as an
+    executable file, if any (BuildKit's dispatchRun):
+
+    * ``RUN <<EOF`` alone, body starting with ``#!``: the body is a script file
+      (``/dev/pipes/EOF``, mode 0755) and the shell runs that path, so the kernel starts
+      the interpreter the ``#!`` line names;
+    * ``RUN <<EOF`` alone, any other body: the body itself is the shell's script;
+    * anything else (``RUN cat <<EOF > file``, several documents): the line, then each
+      body followed by its terminator, as one script: the shell reads the documents
+      itself, so quoting (``<<'EOF'``), ``<<-`` and ``$VAR`` mean what they mean in sh.
+    """
+    if len(inst.heredocs) == 1 and is_heredoc_word(inst.args.strip()):
+        doc = inst.heredocs[0]
+        if doc.content.startswith("#!"):
+            return f"{HEREDOC_DIR}/{heredoc_file_name(doc, 'RUN')}", doc
+        return doc.content, None
+    return inst.args + "".join("\n" + doc.body + doc.name for doc in inst.heredocs), None
 
 
 def env_pairs(inst: Instruction, env: dict[str, str], escape: str) -> list[tuple[str, str]]:
@@ -136,14 +163,35 @@ def healthcheck(inst: Instruction, shell: list[str]) -> dict:
     return out
 
 
-def copy_args(inst: Instruction, env: dict[str, str], escape: str) -> tuple[list[str], str]:
-    """COPY/ADD ``SRC... DEST`` (or the JSON form, for names with blanks) after substitution."""
+def heredoc_file_name(doc: Heredoc, op: str) -> str:
+    """The document's NAME as the file it becomes (COPY, and a RUN ``#!`` script): one path
+    component, so ``<<../x`` cannot write elsewhere."""
+    if "/" in doc.name or doc.name in (".", "..") or "\0" in doc.name:
+        raise UsageError(f"heredoc name {doc.name!r} cannot be a file name", op=op)
+    return doc.name
+
+
+def copy_args(inst: Instruction, env: dict[str, str], escape: str) -> tuple[list, str]:
+    """COPY/ADD ``SRC... DEST`` (or the JSON form, for names with blanks) after substitution.
+
+    A ``<<NAME`` source is returned as its :class:`Heredoc`, in place, with its content
+    substituted unless NAME was quoted (BuildKit's parseSourcesAndDest)."""
     if inst.json is not None:
         words = [process_word(w, env, escape) if "$" in w else w for w in inst.json]
     else:
-        words = [process_word(w, env, escape) for w in split_words(inst.args, escape)]
+        docs = iter(inst.heredocs)
+        words = []
+        for w in split_words(inst.args, escape):
+            doc = next(docs, None) if inst.heredocs and is_heredoc_word(w) else None
+            if doc is not None:
+                content = expand_heredoc(doc.content, env, escape) if doc.expand else doc.content
+                words.append(Heredoc(doc.name, content, expand=False, chomp=False))
+            else:
+                words.append(process_word(w, env, escape))
     if len(words) < 2:
         raise UsageError(f"{inst.cmd} requires at least two arguments", op=inst.cmd)
+    if isinstance(words[-1], Heredoc):
+        raise UsageError(f"{inst.cmd} cannot accept a heredoc as a destination", op=inst.cmd)
     return words[:-1], words[-1]
 
 

@@ -16,6 +16,12 @@ A Dockerfile is a list of instructions, one per *logical* line::
 * RUN, CMD, ENTRYPOINT, SHELL, COPY, ADD and VOLUME accept the JSON *exec form*; text
   that is not a valid JSON array of strings is read as the *shell form*, as Docker does.
 * ``--name=value`` flags come first (``COPY --from=build``, ``COPY --chown=1:1``, ...).
+* **Here-documents** (Dockerfile syntax 1.4, as BuildKit reads them): in the shell form
+  of RUN, COPY and ADD a word ``<<NAME`` (``<<-NAME``: leading tabs stripped from the
+  body; ``<<"NAME"`` / ``<<'NAME'``: body not expanded) makes the lines after the
+  instruction, up to a line that is exactly ``NAME``, a document attached to it
+  (:class:`Heredoc`). Several on one line are read in order. Body lines are taken as
+  they are: no comments, continuations or blank lines are dropped from them.
 
 Parsing does not substitute variables (see :mod:`.words`; that needs the ARG/ENV values
 in force at each step) and never touches the kernel. Errors name ``FILE:LINE`` and quote
@@ -39,6 +45,8 @@ FLAGS = {"FROM": {"platform"}, "COPY": {"from", "chown", "chmod", "link"}, "ADD"
 EXEC_FORM = {"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"}
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$")
 _FLAG = re.compile(r"^--([a-z][a-z-]*)(?:=(.*))?$")
+#: instructions whose shell form may carry here-documents (BuildKit's heredocDirectives)
+HEREDOC = {"RUN", "COPY", "ADD"}
 
 
 class DockerfileError(UsageError):
@@ -54,6 +62,24 @@ class DockerfileError(UsageError):
 
 
 @dataclass
+class Heredoc:
+    """One here-document: ``<<[-]NAME`` on the instruction line, its body on the lines after.
+
+    ``body`` is as written (each line with its newline); ``expand`` is False when any part
+    of NAME was quoted; ``chomp`` is the ``-`` of ``<<-``; ``fd`` the ``3`` of ``3<<EOF``."""
+    name: str
+    body: str
+    expand: bool = True
+    chomp: bool = False
+    fd: int | None = None
+
+    @property
+    def content(self) -> str:
+        """The body with ``<<-``'s leading tabs removed from every line."""
+        return re.sub(r"(?m)^\t+", "", self.body) if self.chomp else self.body
+
+
+@dataclass
 class Instruction:
     cmd: str                      # upper-case instruction name
     args: str                     # the argument text after the flags (continuations joined)
@@ -61,6 +87,7 @@ class Instruction:
     original: str                 # as written (continuations joined), for "Step N/M : ..." and errors
     flags: dict[str, str] = field(default_factory=dict)
     json: list[str] | None = None  # the exec form, when the arguments are a JSON array of strings
+    heredocs: list[Heredoc] = field(default_factory=list)   # in the order their <<NAME words appear
 
     @property
     def exec_form(self) -> bool:
@@ -81,8 +108,13 @@ def parse(text: str, file: str = "Dockerfile") -> Dockerfile:
     directives, first = _directives(lines, file)
     escape = directives.get("escape", "\\")
     out = []
-    for start, logical in _logical_lines(lines, first, escape):
-        out.append(_instruction(logical, start, file, escape))
+    n = first
+    while (got := _logical_line(lines, n, escape)) is not None:
+        start, logical, n = got
+        inst = _instruction(logical, start, file, escape)
+        if inst.cmd in HEREDOC and inst.json is None and "<<" in inst.args:
+            n = _read_heredocs(inst, lines, n, file, escape)
+        out.append(inst)
     if not out:
         raise DockerfileError("the file has no instructions", file=file, line=max(len(lines), 1))
     first_real = next((i for i in out if i.cmd != "ARG"), None)
@@ -112,8 +144,9 @@ def _directives(lines: list[str], file: str) -> tuple[dict[str, str], int]:
     return found, len(lines)
 
 
-def _logical_lines(lines: list[str], first: int, escape: str):
-    """Yield (start line number, text) for each instruction, continuations joined."""
+def _logical_line(lines: list[str], first: int, escape: str):
+    """(start line number, text, index of the next line) of the instruction that begins at
+    or after ``lines[first]``, continuations joined; None at the end of the file."""
     cont = re.compile(re.escape(escape) + r"[ \t]*$")
     buf: list[str] = []
     start = 0
@@ -133,10 +166,33 @@ def _logical_lines(lines: list[str], first: int, escape: str):
             buf.append(raw[:m.start()] if buf else raw[:m.start()].lstrip())
             continue
         buf.append(raw if buf else raw.lstrip())
-        yield start, "".join(buf).strip()
-        buf = []
+        return start, "".join(buf).strip(), n + 1
     if buf:
-        yield start, "".join(buf).strip()   # a final continuation with nothing after it
+        return start, "".join(buf).strip(), len(lines)   # a final continuation with nothing after it
+    return None
+
+
+def _read_heredocs(inst: Instruction, lines: list[str], n: int, file: str, escape: str) -> int:
+    """Attach the bodies of ``inst``'s ``<<NAME`` words, read from ``lines[n:]``; return the
+    index of the first line after the last terminator."""
+    from .words import heredoc_markers
+    try:
+        markers = heredoc_markers(inst.args, escape)
+    except UsageError as err:
+        raise DockerfileError(err.message, file=file, line=inst.line, text=inst.original) from err
+    for fd, chomp, name, expand in markers:
+        body: list[str] = []
+        while True:
+            if n >= len(lines):
+                raise DockerfileError(f"unterminated heredoc: no line {name!r} ends it", file=file,
+                                      line=inst.line, text=inst.original)
+            line = lines[n]
+            n += 1
+            if (line.lstrip("\t") if chomp else line).rstrip("\r") == name:
+                break
+            body.append(line + "\n")
+        inst.heredocs.append(Heredoc(name, "".join(body), expand=expand, chomp=chomp, fd=fd))
+    return n
 
 
 def _instruction(logical: str, line: int, file: str, escape: str) -> Instruction:

@@ -42,12 +42,13 @@ class BuildStepError(MiniContainerError):
 
 
 @contextlib.contextmanager
-def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str, user: str = ""):
+def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str, user: str = "",
+                   volumes: list[str] | None = None):
     """A created (not started) container for one RUN step, as the image's USER; removed on the
-    way out, always."""
+    way out, always. ``volumes`` are ``-v`` specs (a ``#!`` here-document's directory)."""
     from ..runtime.options import RunOptions
     opts = RunOptions(image=image_id, command=argv, env=env, workdir=workdir or "/", network="none",
-                      init=True, rm=False, user=user or "0")
+                      init=True, rm=False, user=user or "0", volumes=list(volumes or []))
     c = runtime.create(opts)
     try:
         yield c

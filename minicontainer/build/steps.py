@@ -22,14 +22,20 @@ from .runstep import BuildStepError, drop_runtime_artifacts, run_attached, step_
 
 
 def plan_run(b, inst, state) -> dict:
-    """RUN: in a container made from the parent (network none), committed as one layer."""
+    """RUN: in a container made from the parent (network none), committed as one layer.
+
+    Here-documents become the shell's script (:func:`.instructions.heredoc_script`); a
+    ``#!`` one is written to a file bind-mounted read-only at ``/dev/pipes/NAME`` (in
+    the container's private /dev, so never in the layer). Their bodies are in the key."""
     argv = I.command(inst, state.shell)
+    script_doc = I.heredoc_script(inst)[1] if inst.heredocs and inst.json is None else None
     image_env = I.env_dict(state.config.get("Env") or [])
     # build arguments are in the command's environment (not in the image), ENV wins over them
     args_env = {k: v for k, v in sorted(state.args.items()) if k not in image_env}
     user = state.config.get("User") or ""
     workdir = state.config.get("WorkingDir") or "/"
     key = "RUN " + json.dumps(argv) + "".join(f"\0{k}={v}" for k, v in args_env.items()) + f"\0{user}"
+    key += "".join(f"\0<<{d.name}\0{d.chomp}\0{d.body}" for d in inst.heredocs)
     shown = "RUN " + " ".join(argv) if inst.json is None else "RUN " + json.dumps(argv)
     if args_env:
         shown = f"|{len(args_env)} " + " ".join(f"{k}={v}" for k, v in args_env.items()) + " " + shown
@@ -38,7 +44,14 @@ def plan_run(b, inst, state) -> dict:
         layers = b.layers_top_first(state)
         parent = b._materialize(state)
         env = [f"{k}={v}" for k, v in args_env.items()]
-        with step_container(b.runtime, parent, argv, env=env, workdir=workdir, user=user) as c:
+        volumes = []
+        if script_doc is not None:
+            docs = b.staging("heredoc")
+            script = docs / script_doc.name
+            script.write_bytes(script_doc.content.encode("utf-8", "surrogateescape"))
+            script.chmod(0o755)
+            volumes.append(f"{docs}:{I.HEREDOC_DIR}:ro")
+        with step_container(b.runtime, parent, argv, env=env, workdir=workdir, user=user, volumes=volumes) as c:
             b.say(f" ---> Running in {c.short_id}\n")
             try:
                 code, tail = run_attached(b.runtime, c, b.say)
@@ -89,6 +102,10 @@ def plan_copy(b, inst, state, env: dict, esc: str, stages, stage_no: int) -> dic
     """COPY/ADD from the build context, or COPY --from an earlier stage (or an image)."""
     from .stages import stage_index
     sources, dest = I.copy_args(inst, env, esc)
+    docs = [s for s in sources if isinstance(s, I.Heredoc)]
+    sources = [s for s in sources if not isinstance(s, I.Heredoc)]
+    for doc in docs:
+        I.heredoc_file_name(doc, inst.cmd)
     workdir = state.config.get("WorkingDir") or "/"
     keep_slash = dest.endswith("/") or dest in (".", "./")
     dest = posixpath.normpath(posixpath.join(workdir, dest)) + ("/" if keep_slash else "")
@@ -110,6 +127,9 @@ def plan_copy(b, inst, state, env: dict, esc: str, stages, stage_no: int) -> dic
         idx = stage_index(stages, from_ref, stage_no)
         image = b.store.resolve(b.stage_images[idx] if idx is not None else from_ref)
         source_ctx, keep_owner, content = None, True, image.id     # flattened only on a cache miss
+    if len(sources) + len(docs) > 1 and not dest.endswith("/"):
+        raise UsageError(f"when using {inst.cmd} with more than one source file, the destination must be a "
+                         "directory and end with a /", op=inst.cmd, path=dest)
     urls = [s for s in sources if F.is_url(s)]
     if urls and inst.cmd == "ADD":
         raise UsageError(f"ADD from a URL is not supported offline: {urls[0]} "
@@ -118,8 +138,13 @@ def plan_copy(b, inst, state, env: dict, esc: str, stages, stage_no: int) -> dic
     if source_ctx is not None:
         resolved = [r for s in sources for r in source_ctx.sources(s, inst.cmd)]
         content = content_hash(source_ctx, resolved)
+    if docs:      # BuildKit's history line: "COPY <<NAME ... DEST"; the bodies go in the content key
+        from ..images.digest import sha256_bytes
+        bodies = sha256_bytes(json.dumps([[d.name, d.body] for d in docs]).encode())
+        content = f"{content}+{bodies}" if content else bodies
+    named = resolved + [f"<<{d.name}" for d in docs]
     shown = f"{inst.cmd} " + " ".join(f"--{k}={v}" for k, v in sorted(inst.flags.items())) + \
-        (" " if inst.flags else "") + " ".join(resolved or ["."]) + f" {dest}"
+        (" " if inst.flags else "") + " ".join(named or ["."]) + f" {dest}"
     shown = " ".join(shown.split())
 
     def run() -> dict:
@@ -140,9 +165,22 @@ def plan_copy(b, inst, state, env: dict, esc: str, stages, stage_no: int) -> dic
         if plain:
             F.copy_sources(source_ctx, plain, dest, tree, layers, owner=owner,
                            keep_owner=keep_owner and owner is None, chmod=mode, what=inst.cmd)
+        if docs:
+            F.copy_sources(_heredoc_context(b, docs), [d.name for d in docs], dest, tree, layers, owner=owner,
+                           chmod=mode, what=inst.cmd)
         return b.add_layer(state, tree, f"{shown} # {content[:19]}", translate_overlay=False)
 
     return {"key": shown, "content": content + f"\0{chown}\0{chmod}", "run": run, "layer": True}
+
+
+def _heredoc_context(b, docs) -> BuildContext:
+    """The here-documents of a COPY/ADD as files (mode 0644, as BuildKit makes them) in a
+    small context of their own."""
+    root = b.staging("heredoc")
+    for doc in docs:
+        (root / doc.name).write_bytes(doc.body.encode("utf-8", "surrogateescape"))
+        (root / doc.name).chmod(0o644)
+    return BuildContext(root, IgnoreRules([]))
 
 
 def _flattened(b, image) -> BuildContext:

@@ -6,7 +6,7 @@ shell-like lexer before the build runs them:
 
 * words are separated by blanks; ``'single'`` quotes keep everything literally,
   ``"double"`` quotes keep blanks but still substitute variables;
-* the *escape character* (``\\`` by default, ``\``` with the ``# escape=``` directive, which
+* the *escape character* (``\\`` by default, ``\\``` with the ``# escape=``` directive, which
   Windows paths need) makes the next character literal;
 * ``$NAME``, ``${NAME}``, ``${NAME:-default}`` (default when unset or empty),
   ``${NAME-default}`` (when unset), ``${NAME:+alt}`` / ``${NAME+alt}`` (alt when set) are
@@ -15,6 +15,12 @@ shell-like lexer before the build runs them:
 RUN, CMD and ENTRYPOINT are *not* substituted here: in shell form ``/bin/sh -c`` does it
 inside the container, in exec form nothing does (exactly as Docker). See the Dockerfile
 reference, "Environment replacement": https://docs.docker.com/reference/dockerfile/
+
+Here-documents (reference, "Here-Documents"): :func:`heredoc_markers` finds the
+``<<NAME`` words of a line; the body of an unquoted COPY/ADD document is substituted by
+:func:`expand_heredoc`, which keeps quotes and escapes as written (only ``$`` is special,
+and an escaped ``\\$`` stays as it is), as BuildKit does. RUN documents are never
+substituted by the builder: the shell that runs them does it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 from ..errors import UsageError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)([^<]*)$")     # [fd]<<[-]NAME, as BuildKit's parser matches it
 
 
 def split_words(text: str, escape: str = "\\") -> list[str]:
@@ -61,8 +68,9 @@ def split_words(text: str, escape: str = "\\") -> list[str]:
     return words
 
 
-def process_word(word: str, env: dict[str, str], escape: str = "\\") -> str:
-    """Substitute variables in ``word`` and remove its quotes and escapes."""
+def process_word(word: str, env: dict[str, str], escape: str = "\\", *, keep_vars: bool = False) -> str:
+    """Substitute variables in ``word`` and remove its quotes and escapes (``keep_vars``:
+    leave ``$`` as it is, only unquote)."""
     out: list[str] = []
     quote = None
     i = 0
@@ -87,7 +95,7 @@ def process_word(word: str, env: dict[str, str], escape: str = "\\") -> str:
         elif ch == "'" and quote is None:
             quote = "'"
             i += 1
-        elif ch == "$":
+        elif ch == "$" and not keep_vars:
             value, i = _variable(word, i, env, escape)
             out.append(value)
         else:
@@ -95,6 +103,51 @@ def process_word(word: str, env: dict[str, str], escape: str = "\\") -> str:
             i += 1
     if quote:
         raise UsageError(f"unterminated {quote} quote in: {word}", op="parse")
+    return "".join(out)
+
+
+def heredoc_markers(text: str, escape: str = "\\") -> list[tuple[int | None, bool, str, bool]]:
+    """The here-document words of an instruction's arguments, in order:
+    ``(fd or None, chomp, NAME, expand)`` for each ``[fd]<<[-]NAME``.
+
+    NAME is unquoted; ``expand`` is False when any of it was quoted (``<<"EOF"``,
+    ``<<'EOF'``, ``<<E"O"F``). ``<<`` alone, or followed by ``<``, is not a heredoc."""
+    out = []
+    for word in split_words(text, escape):
+        m = _HEREDOC_WORD.match(word)
+        if not m or not m.group(3):
+            continue
+        raw = m.group(3)
+        name = process_word(raw, {}, escape, keep_vars=True)
+        if not name:
+            raise UsageError(f"empty heredoc name in: {word}", op="parse")
+        quoted = any(c in raw for c in "'\"") or escape in raw
+        out.append((int(m.group(1)) if m.group(1) else None, m.group(2) == "-", name, not quoted))
+    return out
+
+
+def is_heredoc_word(word: str) -> bool:
+    """Is ``word`` (as split, quotes kept) a ``<<NAME`` marker?"""
+    m = _HEREDOC_WORD.match(word)
+    return bool(m and m.group(3))
+
+
+def expand_heredoc(body: str, env: dict[str, str], escape: str = "\\") -> str:
+    """Substitute ``$NAME`` / ``${NAME...}`` in a COPY/ADD here-document body; quotes are
+    ordinary characters and an escaped character (``\\$HOME``) is kept, escape and all."""
+    out: list[str] = []
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
+        if ch == escape and i + 1 < n:
+            out.append(body[i:i + 2])
+            i += 2
+        elif ch == "$":
+            value, i = _variable(body, i, env, escape)
+            out.append(value)
+        else:
+            out.append(ch)
+            i += 1
     return "".join(out)
 
 

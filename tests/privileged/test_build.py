@@ -291,3 +291,73 @@ def test_run_applies_the_images_user_unless_told_otherwise(cli, state_root, tmp_
     assert build(cli, state_root, ctx, "-t", "asnobody").returncode == 0
     assert mc(cli, state_root, "run", "--rm", "--network", "none", "asnobody").stdout.strip() == "65534"
     assert mc(cli, state_root, "run", "--rm", "--network", "none", "-u", "0", "asnobody").stdout.strip() == "0"
+
+
+HEREDOCS = """FROM busybox
+ARG WHO=world
+ENV GREETING=hello
+RUN <<EOF
+echo "$GREETING $WHO" > /run-simple.txt
+# a comment inside the script is the shell's, not the Dockerfile's
+echo second >> /run-simple.txt
+EOF
+RUN <<-EOT
+\t\techo tabs-stripped > /run-chomp.txt
+\tEOT
+RUN cat <<'EOF' > /quoted.txt && cat <<EOF2 > /unquoted.txt
+$GREETING stays
+EOF
+$GREETING expanded
+EOF2
+RUN <<EOF
+#!/usr/bin/awk -f
+BEGIN { print "awk ran this" > "/shebang.txt" }
+EOF
+COPY <<FILE1 <<'FILE2' /dest/
+one $GREETING ${WHO} "q"
+FILE1
+two $GREETING
+FILE2
+COPY --chmod=0755 <<EOF /usr/local/bin/hello
+#!/bin/sh
+echo hello from a heredoc script
+EOF
+RUN hello > /hello.txt
+"""
+
+
+def test_heredocs_run_and_copy(cli, state_root, tmp_path):
+    ctx = write(tmp_path / "ctx", {"Dockerfile": HEREDOCS})
+    res = build(cli, state_root, ctx, "-t", "heredocs:1")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    def cat(*paths):
+        out = mc(cli, state_root, "run", "--rm", "--network", "none", "heredocs:1", "cat", *paths)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert cat("/run-simple.txt") == "hello world\nsecond\n"       # the body is the shell's script
+    assert cat("/run-chomp.txt") == "tabs-stripped\n"               # <<- stripped the tabs
+    assert cat("/quoted.txt") == "$GREETING stays\n"                # <<'EOF': the shell expands nothing
+    assert cat("/unquoted.txt") == "hello expanded\n"
+    assert cat("/shebang.txt") == "awk ran this\n"                  # #! ran awk, not sh
+    assert cat("/dest/FILE1") == 'one hello world "q"\n'            # COPY expands with ARG/ENV, keeps quotes
+    assert cat("/dest/FILE2") == "two $GREETING\n"                  # quoted: verbatim
+    assert cat("/hello.txt") == "hello from a heredoc script\n"
+    modes = mc(cli, state_root, "run", "--rm", "--network", "none", "heredocs:1", "stat", "-c", "%a %n",
+               "/dest/FILE1", "/usr/local/bin/hello")
+    assert modes.stdout.split("\n")[:2] == ["644 /dest/FILE1", "755 /usr/local/bin/hello"], modes.stderr
+    pipes = mc(cli, state_root, "run", "--rm", "--network", "none", "heredocs:1", "ls", "/dev/pipes")
+    assert pipes.returncode != 0                                    # the #! script never entered a layer
+
+    again = build(cli, state_root, ctx, "-t", "heredocs:1")
+    assert again.returncode == 0 and again.stdout.count(" ---> Using cache") == 9, again.stdout
+    changed = HEREDOCS.replace("awk ran this", "awk ran that").replace("two $GREETING", "TWO $GREETING")
+    write(ctx, {"Dockerfile": changed})
+    rebuilt = build(cli, state_root, ctx, "-t", "heredocs:1")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    steps = rebuilt.stdout.split("Step ")[1:]
+    assert [("Using cache" in s) for s in steps] == [False, True, True, True, True, True, False, False, False,
+                                                    False]       # a body is part of its step's key
+    assert cat("/shebang.txt", "/dest/FILE2") == "awk ran that\nTWO $GREETING\n"
+    assert store_state(state_root)["build_tmp"] == [] and store_state(state_root)["containers"] == []

@@ -150,3 +150,80 @@ def test_bad_dockerfiles(text, message):
 def test_arg_may_come_before_from():
     df = parse("ARG V=1\nFROM busybox:$V\n")
     assert [i.cmd for i in df.instructions] == ["ARG", "FROM"]
+
+
+# -- here-documents (Dockerfile 1.4, BuildKit's rules) ----------------------------------------
+def test_heredoc_run_body_taken_verbatim():
+    df = parse("FROM busybox\nRUN <<EOF\necho one\n# kept, not a comment\n\n  echo two \\\nEOF\nCMD x\n")
+    run, cmd = df.instructions[1], df.instructions[2]
+    [doc] = run.heredocs
+    assert (doc.name, doc.expand, doc.chomp) == ("EOF", True, False)
+    assert doc.body == "echo one\n# kept, not a comment\n\n  echo two \\\n"
+    assert (cmd.cmd, cmd.args, cmd.line) == ("CMD", "x", 8)
+
+
+def test_heredoc_chomp_strips_leading_tabs_and_indented_terminator():
+    [doc] = one("RUN <<-EOT\n\t\techo hi\n\tEOT\n").heredocs
+    assert doc.chomp and doc.body == "\t\techo hi\n" and doc.content == "echo hi\n"
+
+
+@pytest.mark.parametrize("marker,name,expand", [("<<EOF", "EOF", True), ('<<"EOF"', "EOF", False),
+                                                ("<<'EOF'", "EOF", False), ("<<-'EOF'", "EOF", False),
+                                                ('<<E"O"F', "EOF", False), ("<<$X", "$X", True)])
+def test_heredoc_quoted_delimiters(marker, name, expand):
+    [doc] = one(f"RUN cat {marker} > /f\nbody\n{name}\n").heredocs
+    assert (doc.name, doc.expand, doc.body) == (name, expand, "body\n")
+
+
+def test_several_heredocs_on_one_line_in_order():
+    inst = one("COPY <<FILE1 <<FILE2 /dest/\nfirst\nFILE1\nsecond\nFILE2\n")
+    assert [(d.name, d.body) for d in inst.heredocs] == [("FILE1", "first\n"), ("FILE2", "second\n")]
+
+
+def test_heredoc_after_continuation_and_flags():
+    inst = one("COPY --chmod=0755 \\\n  <<EOF /usr/bin/hello\n#!/bin/sh\necho hello\nEOF\n")
+    assert inst.flags == {"chmod": "0755"} and inst.heredocs[0].body == "#!/bin/sh\necho hello\n"
+
+
+@pytest.mark.parametrize("text", ['RUN ["cat", "<<EOF"]', "RUN echo $((1<<2))", "RUN cat <<<word", "RUN echo <<",
+                                  "ENV A=<<EOF", "CMD cat <<EOF", "LABEL a=<<EOF"])
+def test_not_heredocs(text):
+    """Exec form, arithmetic, here-strings, a bare <<, and instructions other than RUN/COPY/ADD:
+    the next line is an instruction again, as in BuildKit."""
+    df = parse(f"FROM busybox\n{text}\nUSER nobody\n")
+    assert all(not i.heredocs for i in df.instructions) and df.instructions[2].cmd == "USER"
+
+
+def test_unterminated_heredoc_names_its_line():
+    with pytest.raises(DockerfileError) as exc:
+        parse("FROM busybox\nRUN true\nRUN <<EOF\necho never ends\n")
+    assert str(exc.value) == "Dockerfile:3: unterminated heredoc: no line 'EOF' ends it: RUN <<EOF"
+
+
+def test_heredoc_script_shapes():
+    from minicontainer.build.instructions import command, heredoc_script
+    sh = ["/bin/sh", "-c"]
+    simple = one("RUN <<EOF\necho a\necho b\nEOF\n")
+    assert command(simple, sh) == sh + ["echo a\necho b\n"] and heredoc_script(simple)[1] is None
+    tabs = one("RUN <<-EOF\n\techo a\nEOF\n")
+    assert command(tabs, sh) == sh + ["echo a\n"]
+    shebang = one("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n")
+    path, doc = heredoc_script(shebang)
+    assert path == "/dev/pipes/EOF" and doc.content.startswith("#!/usr/bin/env python3")
+    assert command(shebang, sh) == sh + ["/dev/pipes/EOF"]
+    stdin = one("RUN cat <<'EOF' > /f && cat <<X >> /f\n$HOME\nEOF\nx\nX\n")
+    assert command(stdin, sh) == sh + ["cat <<'EOF' > /f && cat <<X >> /f\n$HOME\nEOF\nx\nX"]
+    with pytest.raises(UsageError, match="cannot be a file name"):
+        heredoc_script(one("RUN <<'a/b'\n#!/bin/sh\na/b\n"))
+
+
+def test_copy_heredoc_sources_and_expansion():
+    from minicontainer.build.instructions import copy_args
+    inst = one("COPY <<A <<'B' file.txt /dest/\n$X \"q\" \\$X ${Y:-d}\nA\n$X\nB\n")
+    sources, dest = copy_args(inst, {"X": "1"}, "\\")
+    a, b, plain = sources
+    assert dest == "/dest/" and plain == "file.txt"
+    assert (a.name, a.body) == ("A", '1 "q" \\$X d\n')          # quotes and escapes kept, as BuildKit
+    assert (b.name, b.body) == ("B", "$X\n")                      # quoted name: no expansion
+    with pytest.raises(UsageError, match="cannot accept a heredoc as a destination"):
+        copy_args(one("COPY x <<EOF\nbody\nEOF\n"), {}, "\\")
