@@ -114,6 +114,8 @@ def parse(text: str, file: str = "Dockerfile") -> Dockerfile:
         inst = _instruction(logical, start, file, escape)
         if inst.cmd in HEREDOC and inst.json is None and "<<" in inst.args:
             n = _read_heredocs(inst, lines, n, file, escape)
+        elif inst.cmd == "ONBUILD" and "<<" in inst.args:
+            _refuse_onbuild_heredoc(inst, file, escape)
         out.append(inst)
     if not out:
         raise DockerfileError("the file has no instructions", file=file, line=max(len(lines), 1))
@@ -170,6 +172,16 @@ def _logical_line(lines: list[str], first: int, escape: str):
     if buf:
         return start, "".join(buf).strip(), len(lines)   # a final continuation with nothing after it
     return None
+
+
+def _refuse_onbuild_heredoc(inst: Instruction, file: str, escape: str) -> None:
+    """An ONBUILD trigger is stored as one line of text, so it cannot carry a body: say so,
+    rather than reading the body as instructions."""
+    from .words import heredoc_markers
+    sub, _, rest = inst.args.partition(" ")
+    if sub.upper() in HEREDOC and not rest.lstrip().startswith("[") and heredoc_markers(rest, escape):
+        raise DockerfileError("heredocs in ONBUILD triggers are not supported", file=file, line=inst.line,
+                              text=inst.original)
 
 
 def _read_heredocs(inst: Instruction, lines: list[str], n: int, file: str, escape: str) -> int:

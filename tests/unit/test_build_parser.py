@@ -227,3 +227,9 @@ def test_copy_heredoc_sources_and_expansion():
     assert (b.name, b.body) == ("B", "$X\n")                      # quoted name: no expansion
     with pytest.raises(UsageError, match="cannot accept a heredoc as a destination"):
         copy_args(one("COPY x <<EOF\nbody\nEOF\n"), {}, "\\")
+
+
+def test_onbuild_heredoc_is_refused_clearly():
+    with pytest.raises(DockerfileError, match="heredocs in ONBUILD triggers are not supported"):
+        parse("FROM busybox\nONBUILD RUN <<EOF\necho hi\nEOF\n")
+    assert one("ONBUILD RUN echo $((1<<2))").args == "RUN echo $((1<<2))"
