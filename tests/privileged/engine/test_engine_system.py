@@ -93,8 +93,9 @@ def test_events_streamed_while_a_container_runs(client, engine):
     def run_one():
         started.wait(10)
         time.sleep(0.3)
-        r = Runtime(engine.root).run(RunOptions(image="busybox", command=["sh", "-c", "exit 3"], network="none",
-                                                rm=True), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.devnull, "r+b") as null:
+            r = Runtime(engine.root).run(RunOptions(image="busybox", command=["sh", "-c", "exit 3"], network="none",
+                                                    rm=True), stdin=null, stdout=null, stderr=null)
         result["code"] = r.exit_code
         result["id"] = r.container.id
 
