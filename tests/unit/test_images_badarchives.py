@@ -384,3 +384,22 @@ def test_nothing_stored_when_a_later_image_is_refused(tmp_path):
         {"Config": f"{_sha(cfgs[0])[7:]}.json", "RepoTags": ["good:1"], "Layers": ["good/layer.tar"]},
         {"Config": f"{_sha(cfgs[1])[7:]}.json", "RepoTags": ["bad:1"], "Layers": ["bad/layer.tar"]}]).encode()
     _load_refused(tmp_path, files, "whiteout with an empty target name")   # good:1 and its layer absent too
+
+
+def test_archives_written_by_skopeo_pass_strict_validation(tmp_path):
+    """The strict rules accept what a real tool writes: skopeo's OCI archive and docker-archive."""
+    import shutil
+    import subprocess
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed (scripts/install-system-deps.sh installs it)")
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(_tar([("etc", "dir", None), ("etc/motd", "file", "hi\n")]))
+    src = ImageStore(tmp_path / "src")
+    image = archive.import_rootfs(src, rootfs, ["app:1"])
+    archive.save(src, ["app:1"], tmp_path / "ours.tar")
+    for transport, tag in (("oci-archive", "app:oci"), ("docker-archive", "app:docker")):
+        out = tmp_path / f"{transport}.tar"
+        subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{tmp_path / 'ours.tar'}", f"{transport}:{out}:{tag}"],
+                       check=True, capture_output=True, timeout=60)
+        [loaded] = archive.load(ImageStore(tmp_path / transport), out)
+        assert loaded.id == image.id and loaded.diff_ids == image.diff_ids
