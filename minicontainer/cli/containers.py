@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -63,8 +62,8 @@ def status_text(c, now: float) -> str:
 FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
           "Mounts": "MOUNTS", "Networks": "NETWORKS"}
+PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 FILTERS = ("status", "name", "id", "ancestor", "exited")
-PLACEHOLDER = re.compile(r"{{\s*(json\s+)?\.(\w*)\s*}}")
 
 
 def add_ps_arguments(p) -> None:
@@ -74,7 +73,7 @@ def add_ps_arguments(p) -> None:
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="status=, name=, id=, ancestor=, exited= (same key: any matches; keys: all match)")
     p.add_argument("--format", default="table",
-                   help="'table', 'json', or a template such as 'table {{.ID}}\\t{{.Names}}'")
+                   help="'table', 'json', or a Go template such as 'table {{.ID}}\\t{{.Names}}'")
 
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
@@ -125,30 +124,10 @@ def row(c, now: float, no_trunc: bool) -> dict[str, str]:
             "Mounts": ",".join(v.get("name") or v.get("source", "") for v in c.config.get("volumes") or [])}
 
 
-def render(template: str, rows: list[dict[str, str]]) -> list[str]:
-    """A small subset of Go's text/template, as ``docker ps --format`` uses it."""
-    table = template.startswith("table")
-    body = template[5:].lstrip() if table else template
-    body = body.replace("\\t", "\t").replace("\\n", "\n")
-    for _json, name in PLACEHOLDER.findall(body):
-        if name and name not in FIELDS:
-            raise UsageError(f"template: can't evaluate field {name} (use one of: "
-                             f"{', '.join('.' + f for f in FIELDS)})", op="ps")
-
-    def fill(values: dict[str, str], as_header: bool = False) -> str:
-        def one(m):
-            if not m.group(2):  # {{json .}}
-                return "" if as_header else json.dumps(values)
-            value = FIELDS[m.group(2)] if as_header else values[m.group(2)]
-            return json.dumps(value) if m.group(1) and not as_header else value
-        return PLACEHOLDER.sub(one, body)
-
-    lines = [fill(r) for r in rows]
-    if not table:
-        return lines
-    cells = [fill({}, True).split("\t")] + [line.split("\t") for line in lines]
-    widths = [max(len(r[i]) if i < len(r) else 0 for r in cells) for i in range(max(map(len, cells)))]
-    return ["   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+def render(spec: str | None, rows: list[dict[str, str]]) -> list[str]:
+    """``ps --format`` output: 'table', 'json', 'table TEMPLATE' or a Go template, as docker's."""
+    from .formats import listing_lines
+    return listing_lines(spec, rows, FIELDS, PS_TABLE, "*formatter.ContainerContext")
 
 
 @docker_codes
@@ -167,13 +146,7 @@ def execute_ps(args) -> int:
         for c in rows:
             print(c.id if args.no_trunc else c.short_id)
         return 0
-    if args.format == "json":
-        template = "{{json .}}"
-    elif args.format == "table":
-        template = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    else:
-        template = args.format
-    for line in render(template, [row(c, now, args.no_trunc) for c in rows]):
+    for line in render(args.format, [row(c, now, args.no_trunc) for c in rows]):
         print(line)
     return 0
 
@@ -197,34 +170,29 @@ def execute_rm(args) -> int:
 
 
 def add_inspect_arguments(p) -> None:
-    p.add_argument("--type", choices=["container", "image"], help="only look for this kind of object")
+    from ..runtime.inspect import KINDS
+    p.add_argument("-f", "--format", help="a Go template, e.g. '{{.State.Status}}' or '{{json .Config}}'")
+    p.add_argument("--type", choices=KINDS, help="only look for this kind of object")
     p.add_argument("objects", nargs="+", metavar="NAME|ID")
 
 
 def execute_inspect(args) -> int:
-    """Containers first, then images, as ``docker inspect`` resolves names."""
+    """Containers first, then images, networks, volumes, as ``docker inspect`` resolves names;
+    the documents found are printed even when another name is not."""
     import sys
-    from ..errors import NotFoundError
-    from ..images.store import ImageStore
-    from ..runtime.inspect import container_json
-    from .images import image_json
+    from ..runtime.inspect import find_document
+    from .formats import inspect_lines
     rt = runtime.Runtime(args.root)
     out, code = [], 0
     for ref in args.objects:
         try:
-            if args.type != "image":
-                try:
-                    out.append(container_json(rt.refresh(rt.containers.get(ref))))
-                    continue
-                except NotFoundError:
-                    if args.type == "container":
-                        raise
-            out.append(image_json(ImageStore(rt.root).resolve(ref)))
+            out.append(find_document(rt, ref, args.type))
         except MiniContainerError as err:
-            print(f"minicontainer: no such object: {ref}" if isinstance(err, NotFoundError) else
-                  f"minicontainer: {err}", file=sys.stderr)
+            print(f"minicontainer: {err.message if err.op == 'inspect' else err}", file=sys.stderr)
             code = 1
-    print(json.dumps(out, indent=4))
+    if out or args.format is None:
+        for line in inspect_lines(out, args.format):
+            print(line)
     return code
 
 

@@ -264,6 +264,15 @@ class _Parser:
 
 
 # ----------------------------------------------------------------------------- evaluation
+class Record(dict):
+    """A row of a listing (``ps``, ``images``): docker formats a Go struct there, so a missing
+    field is ``can't evaluate field X in type <go_type>`` rather than a map's missing key."""
+
+    def __init__(self, values: dict, go_type: str = "struct"):
+        super().__init__(values)
+        self.go_type = go_type
+
+
 class Template:
     """A parsed template; ``execute(data)`` renders it. Parse once, execute per object."""
 
@@ -376,6 +385,9 @@ class Template:
     def _walk(value, names, line):
         path = "." + ".".join(names)
         for name in names:
+            if isinstance(value, Record) and name not in value:
+                raise TemplateExecError(f'template: :{line}: executing "" at <{path}>: can\'t evaluate field '
+                                        f"{name} in type {value.go_type}")
             if isinstance(value, dict):
                 if name not in value:
                     raise TemplateExecError(f'template: :{line}: executing "" at <{path}>: map has no entry for '

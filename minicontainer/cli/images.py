@@ -58,13 +58,54 @@ def execute_pull(args) -> int:
 
 
 # -- images -------------------------------------------------------------------
+#: ``images --format`` fields (docker's ImageContext) and their column titles
+IMAGE_FIELDS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
+IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+
+
 def add_images_arguments(p):
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]",
+                   help="only this repository (a glob, as --filter reference= takes it)")
+    p.add_argument("-a", "--all", action="store_true", help="also the intermediate images of builds")
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="show full image IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE, until=TIME, "
+                        "reference=PATTERN")
+    p.add_argument("--format", help="'table', 'json', or a Go template such as '{{.Repository}}:{{.Tag}}'")
 
 
+def image_rows(images, no_trunc: bool = False) -> list[dict[str, str]]:
+    """One row per tag (untagged: one ``<none>`` row), with docker's ``images --format`` fields."""
+    from ..images.listing import created_epoch
+    rows = []
+    for im in images:
+        created = created_epoch(im.created)
+        for t in im.repo_tags or ["<none>:<none>"]:
+            repo, _, tag = t.rpartition(":")
+            rows.append({"ID": im.id if no_trunc else im.short_id, "Repository": repo, "Tag": tag,
+                         "Digest": "<none>", "CreatedSince": _ago(im.created),
+                         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+                         "Size": _human_size(im.size), "VirtualSize": _human_size(im.size),
+                         "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A"})
+    return rows
+
+
+def _docker_codes(execute):
+    from .containers import docker_codes
+    return docker_codes(execute)
+
+
+@_docker_codes
 def execute_images(args) -> int:
-    images = _store(args).list()
+    from ..images.listing import parse_filters, select
+    from .formats import listing_lines
+    filters = parse_filters(args.filter)
+    if args.repository:
+        filters.setdefault("reference", []).append(args.repository)
+    images = select(_store(args), filters, all_images=args.all)
     if args.quiet:
         seen = []
         for im in images:
@@ -73,13 +114,9 @@ def execute_images(args) -> int:
                 seen.append(ident)
         print("\n".join(seen)) if seen else None
         return 0
-    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
-    for im in images:
-        ident = im.id if args.no_trunc else im.short_id
-        for t in im.repo_tags or ["<none>:<none>"]:
-            repo, _, tag = t.rpartition(":")
-            rows.append([repo, tag, ident, _ago(im.created), _human_size(im.size)])
-    print(_table(rows))
+    for line in listing_lines(args.format, image_rows(images, args.no_trunc), IMAGE_FIELDS, IMAGE_TABLE,
+                              "*formatter.imageContext"):
+        print(line)
     return 0
 
 
@@ -101,16 +138,7 @@ def _progress(total: int, label: str):
     return Progress(total, label)
 
 
-# -- inspect / history ----------------------------------------------------------
-def image_json(im) -> dict:
-    """An image as ``inspect`` shows it (Docker's field names)."""
-    return {"Id": im.id, "RepoTags": im.repo_tags, "Created": im.created,
-            "Architecture": im.raw.get("architecture"), "Os": im.raw.get("os"),
-            "Author": im.raw.get("author", ""), "Config": im.config, "Size": im.size,
-            "RootFS": {"Type": "layers", "Layers": im.diff_ids},
-            "GraphDriver": {"Name": "overlay", "Data": {"LowerDirs": [str(p) for p in im.layer_dirs]}}}
-
-
+# -- history --------------------------------------------------------------------
 def add_history_arguments(p):
     p.add_argument("image")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")

@@ -24,7 +24,9 @@ def add_network_arguments(p):
     create.add_argument("--bridge", help="bridge device name, at most 15 characters (default: mcbr-<hash>)")
     ls = sub.add_parser("ls", help="list networks")
     ls.add_argument("-q", "--quiet", action="store_true", help="only names")
-    inspect = sub.add_parser("inspect", help="show a network and its containers as JSON")
+    inspect = sub.add_parser("inspect", help="show a network and its containers as JSON (the course's record; "
+                                             "'minicontainer inspect NAME' shows Docker's NetworkResource)")
+    inspect.add_argument("-f", "--format", help="a Go template, e.g. '{{.subnet}}' or '{{json .containers}}'")
     inspect.add_argument("names", nargs="+", metavar="NAME")
     rm = sub.add_parser("rm", help="remove networks (refused while containers use them)")
     rm.add_argument("names", nargs="+", metavar="NAME")
@@ -55,7 +57,8 @@ def execute_network(args) -> int:
                                                     "mac": ep.mac, "host_veth": ep.host_veth}
                                   for ep in endpoints(store) if ep.network == name}
             out.append(data)
-        print(json.dumps(out, indent=2))
+        from .formats import inspect_lines
+        print("\n".join(inspect_lines(out, args.format)) if args.format else json.dumps(out, indent=2))
     elif args.action == "rm":
         for name in args.names:
             network.remove_network(root, name, store=store)

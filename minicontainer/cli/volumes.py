@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import MiniContainerError, NotFoundError
@@ -15,6 +14,7 @@ def add_arguments(p) -> None:
     ls = sub.add_parser("ls", help="list volumes")
     ls.add_argument("-q", "--quiet", action="store_true", help="only display volume names")
     inspect = sub.add_parser("inspect", help="show volumes as JSON")
+    inspect.add_argument("-f", "--format", help="a Go template, e.g. '{{.Mountpoint}}'")
     inspect.add_argument("names", nargs="+", metavar="VOLUME")
     rm = sub.add_parser("rm", help="remove volumes (refused while a container uses one)")
     rm.add_argument("-f", "--force", action="store_true", help="do not complain about missing volumes")
@@ -61,6 +61,7 @@ def execute(args) -> int:
         except MiniContainerError as err:
             print(f"minicontainer: {err}", file=sys.stderr)
             code = 1
-    if args.action == "inspect":
-        print(json.dumps(out, indent=4))
+    if args.action == "inspect" and (out or not args.format):
+        from .formats import inspect_lines
+        print("\n".join(inspect_lines(out, args.format)))
     return code

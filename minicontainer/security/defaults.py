@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import errno
 
-#: every namespace flag of clone(2): CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
-CLONE_NAMESPACE_FLAGS = 0x7E020000
+#: the namespace flags of clone(2): CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 S_IFMT, S_IFCHR, S_IFBLK = 0o170000, 0o020000, 0o060000   # inode(7): file types in st_mode
 
 
@@ -44,13 +44,12 @@ DEFAULT_PROFILE = {
                "fspick", "mount_setattr", "open_tree_attr"], ["CAP_SYS_ADMIN"], "mounts"),
         _deny(["unshare", "setns"], ["CAP_SYS_ADMIN"], "new namespaces: a user namespace would give back "
                                                        "every capability inside it"),
-        # clone(2) without namespace flags (fork, threads) is allowed; with any, denied. A
-        # MASKED_EQ condition tests equality, so the flag-free case is allowed first and
-        # every other clone falls through to the deny rule after it (first match wins).
-        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
-         "args": [{"index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
-         "comment": "clone without namespace flags"},
-        _deny(["clone"], ["CAP_SYS_ADMIN"], "clone with namespace flags"),
+        # clone(2) without namespace flags (fork, threads) stays allowed; with any of them, denied:
+        # one rule per flag, each true when (flags & FLAG) == FLAG
+        *[{"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
+           "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+           "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}],
+           "comment": "clone with a namespace flag"} for flag in CLONE_NAMESPACE_FLAGS],
         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS,
          "excludes": {"caps": ["CAP_SYS_ADMIN"]},
          "comment": "its flags are in memory a filter cannot read: ENOSYS makes the C library fall back "

@@ -17,24 +17,37 @@ a container cannot take it off. Installing one needs either CAP_SYS_ADMIN or
 ``no_new_privs`` (prctl(2) PR_SET_NO_NEW_PRIVS), so an unprivileged program cannot use a
 filter to confuse a set-user-ID one.
 
-This module is a tiny assembler: it compiles a :class:`~.profile.Profile` into BPF
-instructions (``struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}``, 8 bytes each).
-The program first checks the architecture (a 32-bit ``int 0x80`` call or the x32 ABI
-would otherwise reach the kernel under *different* numbers), then tests the number
-against each rule in order; the first rule that matches decides. Arguments are 64-bit
-but BPF registers are 32-bit, so each comparison looks at the high word, then the low.
-See also Documentation/userspace-api/seccomp_filter.rst and bpf(4) in FreeBSD's manual.
+This module is a tiny assembler: it compiles a resolved :class:`~.profile.Profile` (OCI's
+``linux.seccomp``) into BPF instructions (``struct sock_filter {u16 code; u8 jt; u8 jf;
+u32 k}``, 8 bytes each), giving each profile the meaning runc and libseccomp give it:
+
+1. the architecture first: one branch per ABI the profile covers (on x86_64 Docker's
+   profile covers x86_64, i386 and x32, each with its own numbering; x32 shares x86_64's
+   ``arch`` and sets bit 30 in the number); any other ABI is killed;
+2. with a default action that refuses (not ALLOW, LOG or TRACE), a call numbered above
+   every call the profile names fails with ENOSYS, so that a C library tries an older
+   call instead of taking EPERM for "forbidden" (runc's ``-ENOSYS`` stub);
+3. per system call: a rule whose action is the default action is redundant and dropped
+   (runc); an unconditional rule wins over every conditional one for the same call
+   (libseccomp); otherwise conditional rules are tried in the profile's order. All the
+   ``args`` of one rule must hold, except when two of them test the same argument: then
+   each is a rule of its own and any one suffices (runc's "old behaviour");
+4. nothing matched: the default action.
+
+Arguments are 64-bit but BPF registers are 32-bit, so each comparison looks at the high
+word, then the low. See also Documentation/userspace-api/seccomp_filter.rst and bpf(4)
+in FreeBSD's manual.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-
 import struct
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from .profile import ACTIONS, Profile
+from .profile import ACTIONS, Profile, Rule
 
 # classic BPF opcodes (linux/bpf_common.h)
 LD_W_ABS = 0x20   # A <- u32 at offset k of seccomp_data
@@ -42,6 +55,7 @@ ALU_AND_K = 0x54  # A <- A & k
 JEQ_K = 0x15      # if A == k jump jt else jf
 JGT_K = 0x25
 JGE_K = 0x35
+JSET_K = 0x45     # if A & k jump jt else jf
 JA = 0x05         # jump k forward
 RET_K = 0x06      # return k
 BPF_MAXINSNS = 4096
@@ -49,6 +63,8 @@ BPF_MAXINSNS = 4096
 OFF_NR, OFF_ARCH = 0, 4
 RET_KILL_PROCESS = ACTIONS["SCMP_ACT_KILL_PROCESS"]
 RET_ERRNO = ACTIONS["SCMP_ACT_ERRNO"]
+#: default actions that let a call through: no -ENOSYS stub for them (runc's isAllowAction)
+PERMISSIVE = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
 
 
 def _arg_lo(index: int) -> int:
@@ -74,8 +90,12 @@ class Assembler:
     def label(self, name: str) -> None:
         self.labels[name] = len(self.code)
 
-    def emit(self, code: int, k: int = 0, jt=0, jf=0) -> None:
-        self.code.append([code, jt, jf, k & 0xFFFFFFFF])
+    def emit(self, code: int, k=0, jt=0, jf=0) -> None:
+        """One instruction; ``k`` may be a label for JA (a 32-bit forward jump)."""
+        self.code.append([code, jt, jf, k if isinstance(k, str) else k & 0xFFFFFFFF])
+
+    def jump(self, label: str) -> None:
+        self.emit(JA, label)
 
     def assemble(self) -> bytes:
         out = bytearray()
@@ -117,95 +137,153 @@ def _compare(asm: Assembler, index: int, op: str, value: int, value_two: int, fa
     asm.label(ok)
 
 
+@dataclass(frozen=True)
+class ArchTable:
+    """One calling convention: its ``seccomp_data.arch`` value and its system call numbers."""
+
+    name: str                 # SCMP_ARCH_*
+    audit_arch: int           # AUDIT_ARCH_* (linux/audit.h)
+    numbers: dict[str, int]   # name -> seccomp_data.nr
+    x32_bit: int = 0          # x86_64 and x32 share one audit arch: x32's numbers carry this bit
+
+
 @dataclass
 class Compiled:
-    """A seccomp profile assembled into a classic BPF program for this architecture."""
+    """A seccomp profile assembled into a classic BPF program for this machine."""
 
     program: bytes
-    syscalls: int          # how many system call numbers the rules name on this architecture
-    skipped: list[str]     # names this architecture does not have (as Docker, we skip them)
+    syscalls: int          # how many system call numbers the rules name on the native architecture
+    skipped: list[str]     # names the native architecture does not have (as Docker, we skip them)
+    arches: list[str]      # the SCMP_ARCH_* branches the filter has; every other ABI is killed
 
     @property
     def instructions(self) -> int:
         return len(self.program) // 8
 
 
-def native_table() -> tuple[int, int, dict[str, int]]:
-    """(AUDIT_ARCH value, bit marking another ABI's numbers, name -> number) for this machine."""
-    machine = os.uname().machine
+def arch_tables(machine: str | None = None) -> list[ArchTable]:
+    """The ABIs this machine runs: its own first, then those it also runs (x86_64: i386, x32)."""
+    machine = machine or os.uname().machine
     if machine == "x86_64":
-        from . import syscalls_x86_64 as t
-        return t.AUDIT_ARCH, t.X32_SYSCALL_BIT, t.NUMBERS
+        from . import syscalls_i386 as i386
+        from . import syscalls_x32 as x32
+        from . import syscalls_x86_64 as x86_64
+        return [ArchTable("SCMP_ARCH_X86_64", x86_64.AUDIT_ARCH, x86_64.NUMBERS, x32.BIT),
+                ArchTable("SCMP_ARCH_X86", i386.AUDIT_ARCH, i386.NUMBERS),
+                ArchTable("SCMP_ARCH_X32", x86_64.AUDIT_ARCH, x32.NUMBERS, x32.BIT)]
     raise UsageError(f"seccomp filters are only built for x86_64 here, not {machine}; "
                      "use --security-opt seccomp=unconfined", op="seccomp")
 
 
-def compile_profile(profile: Profile, table: tuple[int, int, dict[str, int]] | None = None) -> Compiled:
-    """The BPF program for ``profile`` (first matching rule wins; else the default action)."""
-    audit_arch, foreign_bit, numbers = table or native_table()
-    asm = Assembler()
-    # 1. only this architecture's calling convention; anything else is killed
-    asm.emit(LD_W_ABS, OFF_ARCH)
-    asm.emit(JEQ_K, audit_arch, 1, 0)
-    asm.emit(RET_K, RET_KILL_PROCESS)
-    asm.emit(LD_W_ABS, OFF_NR)
-    if foreign_bit:
-        asm.emit(JGE_K, foreign_bit, 0, 1)     # x32 numbers have bit 30 set
-        asm.emit(RET_K, RET_KILL_PROCESS)
-    skipped: list[str] = []
-    seen: set[int] = set()
-    # 2. the rules, in order; consecutive rules without conditions share one return
-    pending: list[int] = []
-    pending_action = None
+def _alternatives(rule: Rule) -> list[list]:
+    """The condition sets of a rule, any of which suffices (runc: a repeated index splits the rule)."""
+    indexes = [a.index for a in rule.args]
+    if len(set(indexes)) < len(indexes):
+        return [[arg] for arg in rule.args]
+    return [rule.args]
 
-    def flush():
-        nonlocal pending, pending_action
-        for start in range(0, len(pending), 200):   # keep every jump within 255 instructions
-            chunk = pending[start:start + 200]
-            asm.emit(LD_W_ABS, OFF_NR)
+
+def _decisions(profile: Profile, numbers: dict[str, int]) -> tuple[dict[int, int], dict[int, list]]:
+    """({nr: return value} for unconditional calls, {nr: [(conditions, return value)...]} for the rest)."""
+    plain: dict[int, int] = {}
+    conditional: dict[int, list] = {}
+    default = profile.default_ret
+    for rule in profile.rules:
+        if rule.ret == default:
+            continue          # redundant: runc drops it (libseccomp refuses it)
+        for name in rule.names:
+            nr = numbers.get(name)
+            if nr is None or nr in plain:
+                continue      # unknown here / an unconditional rule came first
+            if not rule.args:
+                plain[nr] = rule.ret
+                conditional.pop(nr, None)
+            else:
+                conditional.setdefault(nr, []).extend((alt, rule.ret) for alt in _alternatives(rule))
+    return plain, conditional
+
+
+def _branch(asm: Assembler, profile: Profile, table: ArchTable, done: str) -> None:
+    """The rules of one ABI; ends by jumping to ``done`` (the default action)."""
+    asm.emit(LD_W_ABS, OFF_NR)
+    named = [table.numbers[n] for rule in profile.rules for n in rule.names if n in table.numbers]
+    if profile.default_action not in PERMISSIVE and named:
+        asm.emit(JGT_K, max(named), 0, 1)          # newer than anything the profile knows: ENOSYS
+        asm.emit(RET_K, RET_ERRNO | errno.ENOSYS)
+    plain, conditional = _decisions(profile, table.numbers)
+    groups: dict[int, list[int]] = {}
+    for nr, ret in plain.items():
+        groups.setdefault(ret, []).append(nr)
+    for ret, nrs in groups.items():                # one return per action, at most 200 jumps to it
+        nrs.sort()
+        for start in range(0, len(nrs), 200):
+            chunk = nrs[start:start + 200]
             for i, nr in enumerate(chunk):
                 asm.emit(JEQ_K, nr, len(chunk) - i, 0)
             asm.emit(JA, 1)
-            asm.emit(RET_K, pending_action)
-        pending, pending_action = [], None
-
-    for rule in profile.rules:
-        nrs = []
-        for name in rule.names:
-            if name in numbers:
-                nrs.append(numbers[name])
-            elif name not in skipped:
-                skipped.append(name)
-        seen.update(nrs)
-        if not rule.args:
-            if pending and pending_action != rule.action:
-                flush()
-            pending += nrs
-            pending_action = rule.action
-            continue
-        flush()
-        for nr in nrs:
+            asm.emit(RET_K, ret)
+    for nr in sorted(conditional):
+        other = asm.new_label()
+        asm.emit(LD_W_ABS, OFF_NR)
+        asm.emit(JEQ_K, nr, 1, 0)
+        asm.jump(other)
+        for conditions, ret in conditional[nr]:
             nxt = asm.new_label()
-            asm.emit(LD_W_ABS, OFF_NR)
-            asm.emit(JEQ_K, nr, 0, nxt)
-            for arg in rule.args:
+            for arg in conditions:
                 _compare(asm, arg.index, arg.op, arg.value, arg.value_two, nxt)
-            asm.emit(RET_K, rule.action)
+            asm.emit(RET_K, ret)
             asm.label(nxt)
-    if pending:
-        flush()
-    # 3. nothing matched
-    asm.emit(RET_K, profile.default_action)
+        asm.jump(done)
+        asm.label(other)
+    asm.jump(done)
+
+
+def compile_profile(profile: Profile, tables: list[ArchTable] | None = None) -> Compiled:
+    """The BPF program for a resolved ``profile`` (see the module docstring for its meaning).
+
+    ``tables``: the ABIs of the machine, its own first (default: :func:`arch_tables`).
+    """
+    tables = tables or arch_tables()
+    covered = [tables[0]] + [t for t in tables[1:] if t.name in profile.architectures]
+    asm = Assembler()
+    done = asm.new_label()
+    # 1. which calling convention: one branch per covered ABI, anything else is killed
+    entry = {t.name: asm.new_label() for t in covered}
+    native = tables[0]
+    x32 = next((t for t in covered[1:] if t.x32_bit), None)   # shares the native audit arch
+    asm.emit(LD_W_ABS, OFF_ARCH)
+    for table in covered:
+        if table is not x32:
+            asm.emit(JEQ_K, table.audit_arch, 0, 1)
+            asm.jump(entry[table.name])
+    asm.emit(RET_K, RET_KILL_PROCESS)
+    for table in covered:
+        asm.label(entry[table.name])
+        if table is native and native.x32_bit:        # bit 30 set: an x32 call, never an x86_64 one
+            asm.emit(LD_W_ABS, OFF_NR)
+            asm.emit(JSET_K, native.x32_bit, 0, 1)
+            if x32 is None:
+                asm.emit(RET_K, RET_KILL_PROCESS)
+            else:
+                asm.jump(entry[x32.name])
+        _branch(asm, profile, table, done)
+    # 2. nothing matched
+    asm.label(done)
+    asm.emit(RET_K, profile.default_ret)
     if len(asm.code) > BPF_MAXINSNS:
         raise UsageError(f"the profile compiles to {len(asm.code)} BPF instructions, over the kernel's "
                          f"limit of {BPF_MAXINSNS}", op="seccomp", path=None if profile.source == "default"
                          else profile.source)
-    return Compiled(asm.assemble(), len(seen), skipped)
+    names = [n for rule in profile.rules for n in rule.names]
+    known = native.numbers
+    return Compiled(asm.assemble(), len({known[n] for n in names if n in known}),
+                    list(dict.fromkeys(n for n in names if n not in known)), [t.name for t in covered])
 
 
 def disassemble(program: bytes) -> list[str]:
     """One line per instruction, for a notebook or --explain (``jeq #165 jt 3 jf 0`` style)."""
-    names = {LD_W_ABS: "ld", ALU_AND_K: "and", JEQ_K: "jeq", JGT_K: "jgt", JGE_K: "jge", JA: "ja", RET_K: "ret"}
+    names = {LD_W_ABS: "ld", ALU_AND_K: "and", JEQ_K: "jeq", JGT_K: "jgt", JGE_K: "jge", JSET_K: "jset", JA: "ja",
+             RET_K: "ret"}
     out = []
     for i in range(0, len(program), 8):
         code, jt, jf, k = struct.unpack("=HBBI", program[i:i + 8])
@@ -213,7 +291,7 @@ def disassemble(program: bytes) -> list[str]:
         if code == LD_W_ABS:
             what = {0: "nr", 4: "arch"}.get(k, f"args[{(k - 16) // 8}].{'hi' if k % 8 else 'lo'}")
             out.append(f"{i // 8:4}  ld   {what}")
-        elif code in (JEQ_K, JGT_K, JGE_K):
+        elif code in (JEQ_K, JGT_K, JGE_K, JSET_K):
             out.append(f"{i // 8:4}  {name}  #{k:#x}  jt {jt} jf {jf}")
         elif code == RET_K:
             out.append(f"{i // 8:4}  ret  {describe_action(k)}")

@@ -97,8 +97,8 @@ def run(cli, root, *args, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def probe(cli, root, probe_dir, *names):
-    res = run(cli, root, "-v", f"{probe_dir}:/probe:ro", "busybox", "/probe/mcprobe", *names)
+def probe(cli, root, probe_dir, *names, flags=()):
+    res = run(cli, root, "-v", f"{probe_dir}:/probe:ro", *flags, "busybox", "/probe/mcprobe", *names)
     assert res.returncode == 0, res.stderr
     return dict(line.split(" ", 1) for line in res.stdout.splitlines())
 

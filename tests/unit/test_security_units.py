@@ -15,12 +15,12 @@ from minicontainer.errors import UsageError
 from minicontainer.security import caps, config_for, parse_security_opts, spec_for
 from minicontainer.security.defaults import DEFAULT_PROFILE
 from minicontainer.security.profile import ACTIONS, parse, load
-from minicontainer.security.seccomp import compile_profile, describe_action, disassemble
+from minicontainer.security.seccomp import arch_tables, compile_profile, describe_action, disassemble
 from minicontainer.security.syscalls_x86_64 import AUDIT_ARCH, NUMBERS
 
 ALLOW = ACTIONS["SCMP_ACT_ALLOW"]
 KILL_PROCESS = ACTIONS["SCMP_ACT_KILL_PROCESS"]
-X86_TABLE = (AUDIT_ARCH, 0x40000000, NUMBERS)
+X86_TABLE = arch_tables("x86_64")
 
 
 def errno_ret(code):
@@ -122,7 +122,8 @@ def test_spec_for_default_and_unconfined(tmp_path):
     ({}, "defaultAction is missing"),
     ({"defaultAction": "SCMP_ACT_NOPE"}, "defaultAction: unknown action 'SCMP_ACT_NOPE'"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}, "unknown architecture"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_ARM"]}, "does not cover this machine"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
+      "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}, "use either 'architectures' or 'archMap'"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": {"names": ["read"]}}, "syscalls must be a list"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]},
      "names must be a non-empty list"),
@@ -159,7 +160,7 @@ def test_includes_and_excludes_follow_capabilities_and_kernel():
     assert [r.names for r in plain.rules] == [["reboot"], ["read"]]
     admin = parse(doc, ["CAP_SYS_ADMIN", "CAP_SYS_BOOT"], arch="SCMP_ARCH_X86_64", kernel=(6, 1))
     assert [r.names for r in admin.rules] == [["mount"], ["ptrace"], ["read"]]
-    assert plain.default_action == errno_ret(errno.EPERM)
+    assert plain.default_ret == errno_ret(errno.EPERM) and plain.default_action == "SCMP_ACT_ERRNO"
 
 
 # --- the compiled filter, executed ------------------------------------------------------------
