@@ -39,7 +39,8 @@ OPAQUE = "opaque"         # the directory hides everything below it
 def oci_entry(relpath: str) -> tuple[str, str]:
     """Classify a tar entry name: ``("whiteout", "dir/NAME")`` for ``dir/.wh.NAME``,
     ``("opaque", "dir")`` for ``dir/.wh..wh..opq`` and ``("plain", relpath)`` otherwise;
-    a bare ``.wh.`` (a whiteout naming nothing) is refused."""
+    a bare ``.wh.`` (a whiteout naming nothing) and ``.wh..`` / ``.wh...`` (naming the
+    directory itself or its parent) are refused."""
     head, _, base = relpath.rpartition("/")
     if base == WH_OPAQUE:
         return OPAQUE, head
@@ -48,6 +49,9 @@ def oci_entry(relpath: str) -> tuple[str, str]:
                          path=relpath)
     if base.startswith(WH_PREFIX):
         target = base[len(WH_PREFIX):]
+        if target in (".", ".."):  # ".wh..." would delete the directory above, outside the layer
+            raise ImageError(f"whiteout of {target!r} in archive (it names no file of a lower layer)",
+                             op="unpack", path=relpath)
         return WHITEOUT, f"{head}/{target}" if head else target
     return PLAIN, relpath
 

@@ -403,3 +403,18 @@ def test_archives_written_by_skopeo_pass_strict_validation(tmp_path):
                        check=True, capture_output=True, timeout=60)
         [loaded] = archive.load(ImageStore(tmp_path / transport), out)
         assert loaded.id == image.id and loaded.diff_ids == image.diff_ids
+
+
+@pytest.mark.parametrize("name", [".wh...", "etc/.wh...", "etc/.wh.."])
+@pytest.mark.parametrize("whiteouts", ["overlay", "apply"])
+def test_whiteout_of_dot_or_dotdot_is_refused(tmp_path, name, whiteouts):
+    """``.wh...`` names the parent of its directory: at the layer root that is the staging
+    area's own directory, whose other entries it would delete."""
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(_tar([("etc", "dir", None), (name, "file", "")]))
+    stage = tmp_path / "tmp"
+    stage.mkdir()
+    (stage / "sibling").write_text("another writer's staging")
+    with pytest.raises(ImageError, match="whiteout of '\\.\\.?' in archive"):
+        unpack_file(layer, stage / "unpacked", None, whiteouts=whiteouts, same_owner=False)
+    assert os.listdir(stage) == ["sibling"] and (stage / "sibling").read_text() == "another writer's staging"
