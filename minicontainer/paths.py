@@ -59,3 +59,10 @@ def project_build_dir() -> Path:
     if (checkout / "pyproject.toml").exists():
         return checkout / "build"
     return Path(os.path.expanduser("~")) / ".cache" / "minicontainer"
+
+
+def docker_config_dir() -> Path:
+    """Where registry credentials live: ``$DOCKER_CONFIG`` or ``~/.docker``, Docker's own
+    location, so ``docker login``, ``podman login`` and ``minicontainer login`` share them."""
+    env = os.environ.get("DOCKER_CONFIG")
+    return Path(env) if env else Path(os.path.expanduser("~")) / ".docker"

@@ -7,6 +7,7 @@ reported as one error naming the file. This module draws that line once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -24,3 +25,26 @@ def read_json(path: os.PathLike | str, failure: str, error: type[MiniContainerEr
         return None
     except (OSError, ValueError) as err:
         raise error(f"{failure}: {err}", op=op, path=path) from err
+
+
+def write_json(path: os.PathLike | str, data, failure: str, error: type[MiniContainerError] = MiniContainerError,
+               *, mode: int = 0o644, op: str = "write") -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a new file of ``mode``, fsync, rename(2)):
+    a reader sees the old document or the new one, never half of one. Credentials pass 0o600,
+    and the file is created with it (never briefly readable by others)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), mode)       # the umask may have taken bits off
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise error(f"{failure}: {err.strerror.lower() if err.strerror else err}", op=op, path=path) from err

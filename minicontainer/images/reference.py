@@ -1,20 +1,35 @@
-"""Image references: ``name[:tag]``, as Docker spells them.
+"""Image references: ``[registry/]repository[:tag][@digest]``, as Docker spells them.
 
-A reference is a human name for an image ID. ``busybox`` means ``busybox:latest``; a
-tag follows the last ``:`` that comes after the last ``/`` (so ``localhost:5000/app``
-has no tag). Tags are just pointers kept in the store's index: re-tagging moves the
-pointer, the image itself never changes. See docker-tag(1).
+A reference is a human name for an image. ``busybox`` means ``busybox:latest``; a tag
+follows the last ``:`` that comes after the last ``/`` (so ``localhost:5000/app`` has no
+tag). Tags are just pointers kept in the store's index: re-tagging moves the pointer,
+the image itself never changes. See docker-tag(1).
+
+For a registry the name is *qualified* the way Docker's ``distribution/reference``
+normalises it: the first path component is a registry host when it contains a ``.`` or a
+``:`` or is ``localhost`` (``127.0.0.1:5000/x/y``); otherwise the name lives on the default
+registry, and a one-component name there gets the ``library/`` prefix of official images
+(``busybox`` -> ``docker.io/library/busybox:latest``). ``@sha256:...`` pins the exact
+manifest, whatever tags later point at. :func:`split_ref` (local names) is on the
+container start path; :func:`parse` serves pull and push.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..errors import UsageError
 
 DEFAULT_TAG = "latest"
+DOCKER_HUB = "docker.io"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|/[a-z0-9]+|:[0-9]+/[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# distribution/reference: path components, and a domain of dotted labels with an optional port
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_DOMAIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                     r"(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -36,3 +51,78 @@ def normalize(ref: str) -> str:
     """``"busybox"`` -> ``"busybox:latest"``."""
     name, tag = split_ref(ref)
     return f"{name}:{tag}"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A fully qualified reference: ``domain`` (registry host[:port]), ``repository``
+    (``library/busybox``), ``tag`` (``latest`` unless only a digest was given) and ``digest``."""
+
+    domain: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    default_domain: str = DOCKER_HUB
+
+    @property
+    def manifest_ref(self) -> str:
+        """What goes in ``/v2/<repository>/manifests/<ref>``: the digest when pinned, else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
+
+    @property
+    def familiar_name(self) -> str:
+        """The name as Docker shows it: the default registry and ``library/`` left out."""
+        if self.domain != self.default_domain:
+            return f"{self.domain}/{self.repository}"
+        return self.repository[8:] if self.repository.startswith("library/") else self.repository
+
+    @property
+    def local_tag(self) -> str | None:
+        """The tag this image gets in the local store (``busybox:latest``), None for a digest-only pull."""
+        return f"{self.familiar_name}:{self.tag}" if self.tag else None
+
+    def __str__(self) -> str:
+        out = f"{self.domain}/{self.repository}"
+        if self.tag:
+            out += f":{self.tag}"
+        return out + (f"@{self.digest}" if self.digest else "")
+
+
+def _bad(ref, why: str):
+    raise UsageError(f"invalid reference format: {str(ref)[:300]!r} ({why})", op="reference")
+
+
+def parse(ref: str, default_domain: str = DOCKER_HUB) -> Reference:
+    """``[domain/]path[:tag][@digest]`` -> :class:`Reference`; one-line UsageError otherwise.
+
+    ``default_domain`` is where a name without a registry lives (docker.io, or the lab
+    registry when it is configured as the default)."""
+    if not isinstance(ref, str) or not ref or len(ref) > 255 + 72:
+        _bad(ref, "empty or too long")
+    name, digest = ref, None
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+        if not _DIGEST.match(digest):
+            _bad(ref, "a digest is sha256:<64 hex digits>")
+    tag = None
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+        if not _TAG.match(tag):
+            _bad(ref, "a tag is up to 128 letters, digits, '_', '.', '-'")
+    if not name:
+        _bad(ref, "no repository name")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        if not _DOMAIN.match(first):
+            _bad(ref, f"bad registry host {first!r}")
+        domain, path = first, rest
+    else:
+        domain, path = default_domain, name
+    if len(path) > 255 or not all(_COMPONENT.match(c) for c in path.split("/")):
+        _bad(ref, "repository names are lower-case letters, digits and separators")
+    if "/" not in path and domain in (DOCKER_HUB, default_domain):
+        path = "library/" + path       # official images (a lab registry as default mirrors Docker Hub's layout)
+    if tag is None and digest is None:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest, default_domain)

@@ -34,6 +34,7 @@ from . import reference
 from .digest import HashingWriter, check_digest, sha256_bytes
 
 INDEX = "repositories.json"
+SOURCES = "layer-sources.json"   # diff_id -> the registry blobs known to hold it (for push)
 
 
 @dataclass
@@ -246,6 +247,26 @@ class ImageStore:
             from ..kernel import default
             self._syscalls = default()
         return self._syscalls
+
+    # -- where layers came from (push skips or mounts what a registry already has) --
+    def blob_sources(self, diff_id: str) -> list[dict]:
+        """The compressed blobs known to hold layer ``diff_id``: ``{"digest", "size", "mediaType",
+        "registry", "repository"}`` each (Docker keeps the same in its v2 metadata)."""
+        from ..records import read_json
+        data = read_json(self.root / SOURCES, "unreadable layer sources", ImageError) or {}
+        return list(data.get(diff_id, []))
+
+    def add_blob_source(self, diff_id: str, digest: str, size: int, media_type: str, registry: str,
+                        repository: str) -> None:
+        """Remember that ``registry/repository`` has layer ``diff_id`` as blob ``digest``."""
+        from ..records import read_json, write_json
+        entry = {"digest": digest, "size": size, "mediaType": media_type, "registry": registry,
+                 "repository": repository}
+        with self.lock():
+            data = read_json(self.root / SOURCES, "unreadable layer sources", ImageError) or {}
+            known = [e for e in data.get(diff_id, []) if e != entry]
+            data[diff_id] = [entry] + known[:15]
+            write_json(self.root / SOURCES, data, "cannot write layer sources", ImageError)
 
     # -- the base image --------------------------------------------------------
     def ensure_busybox(self, busybox=None) -> Image:
