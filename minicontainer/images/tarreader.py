@@ -124,6 +124,10 @@ class TarReader:
         while todo:
             chunk = self._read(min(todo, CHUNK))
             if not chunk:
+                if todo <= self._pad:
+                    # the last entry's data is whole and only its padding is missing: the stream's end
+                    # (the docker CLI sends build contexts so when it adds a Dockerfile from outside)
+                    break
                 raise ImageError("truncated archive (ends inside an entry's data)", op="read tar")
             todo -= len(chunk)
         self._left = self._pad = 0

@@ -3,6 +3,8 @@ networks, volumes, prune, events, as a trainee types them."""
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import time
 
@@ -120,3 +122,44 @@ def test_system_prune_and_events(docker_cli, engine, tmp_path):
     only = docker_cli("events", "--since", str(since), "--until", str(until), "--filter", "type=volume",
                       "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}").stdout.decode().splitlines()
     assert only == ["volume create evv", "volume destroy evv"]
+
+
+def test_events_streamed_while_docker_run(docker_cli, engine):
+    """``docker events`` left running (no --until) prints a container's life as ``docker run --rm`` goes."""
+    watcher = subprocess.Popen([docker_cli.binary, "events", "--filter", "type=container",
+                                "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+                               env=docker_cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)                              # its request is in before anything happens
+        assert watcher.poll() is None, watcher.stderr.read()
+        docker_cli("run", "--rm", "--name", "watched", "busybox", "sh", "-c", "exit 0")
+        text, fd = "", watcher.stdout.fileno()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "destroy watched" not in text:
+            ready, _, _ = select.select([fd], [], [], 1.0)      # never block past the deadline
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                text += chunk.decode()
+        lines = [line.strip() for line in text.splitlines()]
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    assert [x for x in lines if x.split()[0] in ("create", "start", "die", "destroy")] == \
+        ["create watched", "start watched", "die watched", "destroy watched"]
+
+
+def test_build_with_a_dockerfile_outside_the_context(docker_cli, engine, tmp_path):
+    """``-f`` outside the context: the CLI adds the file to the tar under a random name (and ends the
+    tar without its padding); .dockerignore still applies."""
+    ctx = _context(tmp_path)
+    (ctx / ".dockerignore").write_text("secret.txt\n")
+    (ctx / "secret.txt").write_text("keep out\n")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "Build.file").write_text("FROM busybox\nCOPY . /ctx/\n")
+    docker_cli("build", "-f", str(other / "Build.file"), "-t", "outside", str(ctx), env={"DOCKER_BUILDKIT": "0"})
+    image = ImageStore(engine.root).resolve("outside")
+    top = image.layer_dirs[-1] / "ctx"
+    assert (top / "note.txt").read_text() == "a note\n" and not (top / "secret.txt").exists()
