@@ -322,8 +322,9 @@ def _stage_layer(store: ImageStore, path: Path, *, expect: str | None = None, pr
     except BaseException as err:
         remove_tree(tar_copy)
         remove_tree(tree)
-        if member and isinstance(err, ImageError):
-            raise ImageError(err.message, op=err.op, path=f"{member}: {err.path}" if err.path else member) from err
+        if member and isinstance(err, ImageError):      # name the member, not our staged copy of it
+            inner = err.path if err.path and err.path != os.fspath(path) else None
+            raise ImageError(err.message, op=err.op, path=f"{member}: {inner}" if inner else member) from err
         raise
     return tar_copy, tree, digest
 

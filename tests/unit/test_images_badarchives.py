@@ -155,6 +155,7 @@ def _load_refused(tmp_path, files, message):
     assert not store.blobs.exists() or os.listdir(store.blobs) == []   # no blob
     assert store.list() == []                                  # no image, no tag
     assert "\n" not in str(exc.value)
+    assert "/images/tmp/" not in str(exc.value)                # names the member, not our staged copy
     return str(exc.value)
 
 
