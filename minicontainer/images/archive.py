@@ -11,8 +11,11 @@ serves both. ``load`` reads that, older docker-save archives (``<id>/layer.tar``
 Loading trusts nothing: archive members are read by the bounded reader into a flat
 staging area (no member is ever created as a link on disk; symlinks between members,
 which old docker-save uses for repeated layers, are resolved by name, inside the
-archive only), every blob's digest is checked against the manifest, and every layer's
-uncompressed digest against the config's ``diff_ids`` while it is unpacked.
+archive only), every document is held to the image-spec rules (:mod:`.spec`: sizes,
+media types, digests, versions, manifest-or-index, rootfs), every blob's size and digest
+are checked against its descriptor, and every layer's uncompressed digest against the
+config's ``diff_ids`` while it is unpacked. All or nothing: every layer of every image
+is unpacked into staging before the first one enters the store.
 
 ``import`` turns a root filesystem tar into a one-layer image; ``export`` flattens an
 image plus a container's upper directory into one plain tree and tars it.
