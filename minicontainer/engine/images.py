@@ -21,6 +21,7 @@ import fnmatch
 import shutil
 
 from ..errors import ConflictError, ImageError, NotFoundError
+from ..images.lineage import kept_ancestors, parents as lineage, remove
 from . import kit
 from .errors import HTTPError
 from .routes import json_response, json_stream, no_content, route
@@ -39,24 +40,6 @@ def created_epoch(rfc3339: str) -> int:
         return int(datetime.fromisoformat(text).timestamp())
     except ValueError:
         return 0
-
-
-def lineage(images) -> dict[str, str]:
-    """image id -> its parent's id: the image whose layers and history are this one's minus the
-    last step (what the builder's intermediate images are). Docker keeps a parent pointer; the
-    OCI config does not, so it is read off the history."""
-    parents = {}
-    for child in images:
-        best = None
-        for cand in images:
-            n = len(cand.history)
-            if (cand.id != child.id and 0 < n < len(child.history) and child.history[:n] == cand.history[:n]
-                    and child.diff_ids[:len(cand.diff_ids)] == cand.diff_ids
-                    and (best is None or n > len(best.history))):
-                best = cand
-        if best is not None:
-            parents[child.id] = best.id
-    return parents
 
 
 def users_by_image(root) -> dict[str, list[str]]:
@@ -197,24 +180,11 @@ def tag_image(req):
 def remove_image(req):
     name = req.params["name"]
     try:
-        lines = _store(req).remove(familiar(name), in_use=users_by_image(req.engine.root), force=req.flag("force"))
+        lines = remove(_store(req), familiar(name), in_use=users_by_image(req.engine.root), force=req.flag("force"),
+                       prune=not req.flag("noprune"))
     except ConflictError as err:
         raise ConflictError(f"unable to remove repository reference \"{name}\": {err.message}", op="conflict") from err
     return json_response(_lines_json(lines))
-
-
-def _ancestors_of_kept(images, users) -> dict[str, list[str]]:
-    """The untagged parents of tagged or used images (the build cache of what was built): not dangling,
-    so a prune keeps them, as Docker keeps an image that has children."""
-    parents = lineage(images)
-    keep: dict[str, list[str]] = {}
-    for im in images:
-        if im.repo_tags or im.id in users:
-            node = parents.get(im.id)
-            while node is not None and node not in keep:
-                keep[node] = ["(a parent of a kept image)"]
-                node = parents.get(node)
-    return keep
 
 
 @route("POST", "/images/prune")
@@ -233,7 +203,7 @@ def prune_images(req):
                 for t in im.repo_tags:
                     with contextlib.suppress(NotFoundError, ConflictError):
                         lines += store.remove(t, in_use=users)
-    lines += store.prune(in_use={**_ancestors_of_kept(store.list(), users), **users})
+    lines += store.prune(in_use={**kept_ancestors(store.list(), users), **users})
     items = _lines_json(lines)
     return json_response({"ImagesDeleted": items or None,
                           "SpaceReclaimed": sum(sizes.get(i.get("Deleted"), 0) for i in items)})

@@ -145,7 +145,9 @@ def create_network(req):
     if body.get("Labels"):
         raise HTTPError(400, "network labels are not supported")
     ipam = body.get("IPAM") or {}
-    configs = ipam.get("Config") or []
+    configs = [{k: v for k, v in c.items() if v} for c in ipam.get("Config") or [] if isinstance(c, dict)]
+    if (ipam.get("Driver") or "default") != "default" or ipam.get("Options"):
+        raise HTTPError(400, "IPAM: only the default driver, without options, is supported")
     if len(configs) > 1 or any(set(c) - {"Subnet", "Gateway"} for c in configs):
         raise HTTPError(400, "IPAM: only one Config with a Subnet is supported")
     subnet = configs[0].get("Subnet") if configs else None

@@ -125,6 +125,10 @@ def test_build_bad_requests(client, engine):
                                 headers={"Content-Type": "application/x-tar"})
         assert resp.status_code == 400, params
         assert needle in resp.json()["message"], (params, resp.json())
+    from test_engine_images import raw_request
+    code, body = raw_request(engine.sock, "POST /v1.41/build?t=huge HTTP/1.1\r\nHost: x\r\n"
+                                          "Content-Type: application/x-tar\r\nContent-Length: 99999999999999\r\n\r\n")
+    assert code == 413 and "too large" in body["message"]
     assert sorted(im.id for im in ImageStore(engine.root).list()) == before
     staging = engine.root / "build" / "tmp"
     assert not staging.exists() or not any(staging.iterdir())
@@ -135,3 +139,30 @@ def test_build_parse_error_is_reported(client, engine):
     errors = [m for m in msgs if "error" in m]
     assert len(errors) == 1 and errors[0]["errorDetail"]["message"] == errors[0]["error"]
     assert "FROBNICATE" in errors[0]["error"] or "unknown instruction" in errors[0]["error"].lower()
+
+
+def test_rmi_takes_the_build_steps_along(client, engine):
+    store = ImageStore(engine.root)
+    base = store.resolve("busybox")
+    files = {"Dockerfile": "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"sh\"]\n"}
+    build(client, files, tag="steps:1")
+    build(client, {"Dockerfile": files["Dockerfile"] + "ENV B=2\n"}, tag="steps:2")   # shares three steps
+    everything = {im.id for im in store.list()}
+    assert len(everything) == 1 + 3 + 1                  # busybox, three shared steps, one more
+    visible = [i["Id"] for i in client.api.images()]
+    assert sorted(visible) == sorted({base.id, store.resolve("steps:1").id, store.resolve("steps:2").id})
+    assert len(client.api.images(all=True)) == 5
+    out = client.api.remove_image("steps:2")
+    assert [list(d) for d in out] == [["Untagged"], ["Deleted"]]         # its parent is steps:1: kept
+    out = client.api.remove_image("steps:1")
+    deleted = {d["Deleted"] for d in out if "Deleted" in d} & everything      # (layer lines aside)
+    assert len(deleted) == 3 and {im.id for im in store.list()} == {base.id}   # the steps went along
+
+
+def test_rmi_noprune_keeps_the_steps(client, engine):
+    store = ImageStore(engine.root)
+    build(client, {"Dockerfile": "FROM busybox\nENV A=1\nENV B=2\n"}, tag="np:1")
+    client.api.remove_image("np:1", noprune=True)
+    assert len(store.list()) == 2                        # busybox and the untagged ENV A step
+    pruned = client.api.prune_images()["ImagesDeleted"]
+    assert len(pruned) == 1 and len(store.list()) == 1   # dangling now: pruned

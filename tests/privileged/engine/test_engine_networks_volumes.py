@@ -46,6 +46,10 @@ def test_network_crud_and_errors(client, engine, netname):
             with pytest.raises(docker.errors.APIError) as err:
                 client.networks.create(netname + "x", **kw)
             assert err.value.status_code == 400 and needle in str(err.value), kw
+        with pytest.raises(docker.errors.APIError) as err:         # overlaps the default network's subnet
+            client.networks.create(netname + "x", ipam=docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet="10.88.5.0/24")]))
+        assert err.value.status_code == 409 and "overlaps" in str(err.value)
         assert store.record(netname + "x") is None
         with pytest.raises(docker.errors.NotFound):
             client.networks.get("nosuchnet")
