@@ -8,6 +8,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from registry_fixtures import docker_config, lab_registry, lab_registry_auth  # noqa: E402,F401  (fixtures)
+
 
 def require_root():
     if os.geteuid() != 0:
