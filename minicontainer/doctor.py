@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .errors import MiniContainerError
 
 
 @dataclass
@@ -106,7 +107,7 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
         layout = detect(cgroup_root, proc_root)
         lines = layout.describe()
         out.append(Check("cgroups", True, lines[0], more=lines[1:]))
-    except Exception as err:  # noqa: BLE001 - doctor reports, it does not fail
+    except (MiniContainerError, OSError, ValueError) as err:  # doctor reports, it does not fail
         out.append(Check("cgroups", False, f"cannot read the cgroup layout: {err}",
                          "mount cgroup2 at /sys/fs/cgroup (systemd does this by default)"))
     fs = _filesystems(proc_root)

@@ -8,7 +8,6 @@ writable and tries again, and never follows a symbolic link out of the tree.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 
@@ -34,11 +33,14 @@ def _open_up(top) -> None:
     stack = [os.fspath(top)]
     while stack:
         d = stack.pop()
-        with contextlib.suppress(OSError):
+        try:
             if os.lstat(d).st_mode & 0o700 != 0o700:
                 os.chmod(d, 0o700)
             with os.scandir(d) as entries:
                 stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError as err:     # the retry of rmtree reports what still cannot be removed
+            from . import log
+            log.swallowed("files", "open up for removal", err, d)
 
 
 def _ignore_missing(func, path, exc_info) -> None:

@@ -7,7 +7,6 @@ reported as one error naming the file. This module draws that line once.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -45,6 +44,9 @@ def write_json(path: os.PathLike | str, data, failure: str, error: type[MiniCont
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        with contextlib.suppress(OSError):
+        try:
             tmp.unlink()
+        except OSError as gone:          # the write's own error is the one to report
+            from . import log
+            log.swallowed("records", "remove the temporary file", gone, tmp)
         raise error(f"{failure}: {err.strerror.lower() if err.strerror else err}", op=op, path=path) from err

@@ -256,7 +256,9 @@ class CgroupManager:
                 if err.errno == errno.EBUSY and time.monotonic() < deadline:
                     time.sleep(0.01)
                     continue
-                if quiet:
+                if quiet:       # undoing a failed create: the create's own error is the one raised
+                    from .. import log
+                    log.swallowed("cgroups", "remove the cgroup", err, path)
                     return
                 raise CgroupError(f"cannot remove: {err.message}", op="rmdir", path=path) from err
 

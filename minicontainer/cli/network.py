@@ -22,6 +22,7 @@ def add_network_arguments(p):
     create.add_argument("name")
     create.add_argument("--subnet", help="IPv4 subnet in CIDR form (default: a free /24 from 10.89.0.0/16)")
     create.add_argument("--bridge", help="bridge device name, at most 15 characters (default: mcbr-<hash>)")
+    create.add_argument("--internal", action="store_true", help="no route out of the network (no outbound NAT)")
     ls = sub.add_parser("ls", help="list networks")
     ls.add_argument("-q", "--quiet", action="store_true", help="only names")
     inspect = sub.add_parser("inspect", help="show a network and its containers as JSON (the course's record; "
@@ -38,7 +39,8 @@ def execute_network(args) -> int:
     root = state_root(args.root)
     store = network.NetworkStore(root)
     if args.action == "create":
-        net = store.create(args.name, args.subnet, bridge=args.bridge)
+        net = network.create_network(root, args.name, args.subnet, bridge=args.bridge, internal=args.internal,
+                                     store=store)
         print(net.name)
     elif args.action == "ls":
         store.inspect(network.DEFAULT_NETWORK)     # the default network always exists

@@ -362,8 +362,11 @@ class ImageStore:
         keep = set(index["images"]) | set(in_use)
         live: set[str] = set(keep)
         for image_id in keep:
-            with contextlib.suppress(ImageError, OSError, ValueError, KeyError):
+            try:
                 live.update(json.loads(self.config_bytes(image_id))["rootfs"]["diff_ids"])
+            except (ImageError, OSError, ValueError, KeyError, TypeError) as err:  # a broken image keeps nothing
+                from .. import log
+                log.swallowed("images", f"read the layers of kept image {image_id}", err)
         lines = []
         for entry in os.scandir(self.layers):
             if f"sha256:{entry.name}" not in live:

@@ -72,7 +72,7 @@ def report_error(chan: Channel, err: BaseException) -> None:
         chan.send({"type": "error", "message": str(err) or type(err).__name__, "exit_code": exit_code,
                    "op": getattr(err, "op", None) if not isinstance(err, ExecError) else None})
     except OSError:
-        pass
+        pass   # the runtime is gone: nobody is left to tell, and PID 1 has no log of its own
 
 
 def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:

@@ -24,9 +24,12 @@ TIOCSWINSZ = termios.TIOCSWINSZ
 
 
 def copy_winsize(src_fd: int, dst_fd: int) -> None:
-    with contextlib.suppress(OSError):
+    try:
         size = fcntl.ioctl(src_fd, TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
         fcntl.ioctl(dst_fd, TIOCSWINSZ, size)
+    except OSError as err:      # not a terminal (any more): the pty keeps its size
+        from .. import log
+        log.swallowed("runtime", f"copy the window size from fd {src_fd} to fd {dst_fd}", err)
 
 
 @contextlib.contextmanager

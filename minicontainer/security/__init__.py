@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
-from ..errors import ExecError, UsageError
+from ..errors import ExecError, KernelError, UsageError
 from ..kernel import Syscalls
 from ..kernel import constants as C
 from . import caps as _caps
@@ -173,8 +173,8 @@ def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] |
     try:
         sys.prctl(C.PR_CAP_AMBIENT, C.PR_CAP_AMBIENT_CLEAR_ALL, "no ambient capabilities: an ordinary "
                   "program executed later starts without any", label="PR_CAP_AMBIENT")
-    except Exception as err:  # kernels before 4.3 have no ambient set
-        if getattr(err, "errno", None) != errno.EINVAL:
+    except KernelError as err:  # kernels before 4.3 have no ambient set (in PID 1: no log to write to)
+        if err.errno != errno.EINVAL:
             raise
     mask = spec.cap_mask
     sys.capset(mask, mask, mask, f"keep {len(keep)} capabilities in the effective, permitted and "

@@ -194,3 +194,69 @@ def test_follow_stops_when_removed_and_says_so(tmp_path, debug_stream):
     assert "follow the log of eeeeeeeeeeee" in debug_stream.getvalue()
     with pytest.raises(ValueError):
         list(logs.follow(_Removed(ValueError("bug")), c, poll=0))
+
+
+# ----------------------------------------------------------------------------- other tolerated failures
+def test_cgroup_undo_records_a_failed_rmdir(fake_host, debug_stream):
+    from minicontainer.cgroups import detect, new_manager
+    proc, cg = fake_host
+    mgr = new_manager(detect(cg, proc), "c" * 64, RecordingSyscalls(fail={"rmdir": errno.EBUSY}), proc_root=proc)
+    mgr.wait_timeout = 0
+    path = mgr.paths()[0]
+    path.mkdir(parents=True)
+    mgr._rmdir_retry(path, quiet=True)                   # undoing a failed create: tolerated, recorded
+    assert f"remove the cgroup: {path}: rmdir" in debug_stream.getvalue()
+    mgr.syscalls.fail["rmdir"] = errno.EBUSY
+    with pytest.raises(CgroupError, match="busy"):       # not quiet: the error is the caller's
+        mgr._rmdir_retry(path)
+
+
+def test_write_json_reports_the_write_error_and_logs_the_cleanup(tmp_path, debug_stream, monkeypatch):
+    import os
+    from pathlib import Path
+    from minicontainer import records
+
+    def no_replace(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    def no_unlink(self, missing_ok=False):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+    monkeypatch.setattr(os, "replace", no_replace)
+    monkeypatch.setattr(Path, "unlink", no_unlink)
+    with pytest.raises(MiniContainerError, match="cannot save: invalid cross-device link"):
+        records.write_json(tmp_path / "x.json", {"a": 1}, "cannot save")
+    assert "remove the temporary file" in debug_stream.getvalue() and "Permission denied" in debug_stream.getvalue()
+
+
+def test_ambient_clear_tolerates_only_einval():
+    from minicontainer.errors import KernelError
+    from minicontainer.security import SecuritySpec, _caps, confine
+    spec = SecuritySpec(keep_caps=list(_caps.NUMBERS), last_cap=len(_caps.NAMES) - 1)
+    sys_ = RecordingSyscalls(fail={"prctl": errno.EINVAL})
+    confine(sys_, spec)                                   # an old kernel without ambient capabilities
+    assert "capset" in sys_.calls()
+    with pytest.raises(KernelError, match="EPERM"):
+        confine(RecordingSyscalls(fail={"prctl": errno.EPERM}), spec)
+    odd = RecordingSyscalls()
+
+    def not_a_kernel_answer(*args, **kwargs):
+        raise OSError(errno.EINVAL, "raised outside the Syscalls boundary")
+    odd.prctl = not_a_kernel_answer
+    with pytest.raises(OSError, match="outside"):        # only the kernel's EINVAL means "no ambient set"
+        confine(odd, spec)
+
+
+def test_image_prune_records_an_unreadable_kept_image(tmp_path, image_root, debug_stream, monkeypatch):
+    import shutil
+    from minicontainer.images.store import ImageStore
+    state = tmp_path / "s"
+    shutil.copytree(image_root, state, symlinks=True)
+    store = ImageStore(state)
+    image_id = store.resolve("busybox").id
+
+    def broken(self, ref):
+        raise ValueError("not json")
+    monkeypatch.setattr(ImageStore, "config_bytes", broken)
+    with store.lock():
+        store._collect(store._index(), {})
+    assert f"read the layers of kept image {image_id}: not json" in debug_stream.getvalue()
