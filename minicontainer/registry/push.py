@@ -40,7 +40,7 @@ def push(store, ref_text: str, settings, *, report=_quiet, credentials=None, ses
     ref = settings.reference(ref_text)
     if ref.digest or not ref.tag:
         raise UsageError("push needs a tag, not a digest", op="push", path=ref_text)
-    image = store.resolve(ref.local_tag)
+    image = _local(store, ref, ref_text)
     creds = credentials if credentials is not None else Credentials(settings.config_dir).get(ref.domain)
     own = session is None
     session = session or Session(settings, ref.domain, creds)
@@ -49,6 +49,20 @@ def push(store, ref_text: str, settings, *, report=_quiet, credentials=None, ses
     finally:
         if own:
             session.close()
+
+
+def _local(store, ref, ref_text: str):
+    """The local image: by its familiar name (``busybox:latest`` for the default registry's
+    ``library/busybox``), else by the name exactly as tagged (``127.0.0.1:5000/x/y:1``)."""
+    from ..errors import NotFoundError
+    from ..images.reference import normalize
+    try:
+        return store.resolve(ref.local_tag)
+    except NotFoundError:
+        as_given = normalize(ref_text)
+        if as_given == ref.local_tag:
+            raise
+        return store.resolve(as_given)
 
 
 def _push(store, image, ref, session, report) -> tuple[str, int]:
