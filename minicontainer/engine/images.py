@@ -17,31 +17,18 @@ a reference naming a registry host; ``fromSrc`` (``docker import``) reads a root
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import shutil
 
 from ..errors import ConflictError, ImageError, NotFoundError
-from ..images.lineage import kept_ancestors, parents as lineage, remove
+from ..images.lineage import kept_ancestors, remove
+from ..images.listing import FILTERS, created_epoch, lineage, select
+from ..runtime.inspect import image_json
 from . import kit
 from .errors import HTTPError
 from .routes import json_response, json_stream, no_content, route
 
 
 # -- what the store says, in Docker's words -----------------------------------------
-def created_epoch(rfc3339: str) -> int:
-    """``2026-12-03T09:00:00Z`` (fractions and offsets too) -> seconds since the epoch (0 if unknown)."""
-    from datetime import datetime
-    text = (rfc3339 or "").replace("Z", "+00:00")
-    if "." in text:                         # Python 3.11 parses at most 6 fraction digits
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits):]
-    try:
-        return int(datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0
-
-
 def users_by_image(root) -> dict[str, list[str]]:
     """image id -> names of this root's containers made from it (any state)."""
     from ..runtime.containers import ContainerStore
@@ -53,24 +40,8 @@ def users_by_image(root) -> dict[str, list[str]]:
 
 def summary(im, parent: str, containers: int) -> dict:
     return {"Id": im.id, "ParentId": parent, "RepoTags": list(im.repo_tags), "RepoDigests": [],
-            "Created": created_epoch(im.created), "Size": im.size, "SharedSize": -1, "VirtualSize": im.size,
+            "Created": int(created_epoch(im.created)), "Size": im.size, "SharedSize": -1, "VirtualSize": im.size,
             "Labels": dict(im.config.get("Labels") or {}), "Containers": containers}
-
-
-def inspect_json(store, im, parent: str = "") -> dict:
-    cfg = dict(im.config)
-    for key in ("Env", "Cmd", "Entrypoint", "Volumes", "ExposedPorts", "Labels", "OnBuild"):
-        cfg.setdefault(key, None)
-    cfg.setdefault("WorkingDir", "")
-    cfg.setdefault("User", "")
-    return {"Id": im.id, "RepoTags": list(im.repo_tags), "RepoDigests": [], "Parent": parent,
-            "Comment": (im.history[-1].get("comment", "") if im.history else ""), "Created": im.created,
-            "DockerVersion": "", "Author": im.raw.get("author", ""), "Config": cfg,
-            "Architecture": im.raw.get("architecture", ""), "Os": im.raw.get("os", "linux"),
-            "Size": im.size, "VirtualSize": im.size,
-            "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(str(p) for p in reversed(im.layer_dirs))}},
-            "RootFS": {"Type": "layers", "Layers": list(im.diff_ids)},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}}
 
 
 def history_json(store, im) -> list[dict]:
@@ -82,7 +53,7 @@ def history_json(store, im) -> list[dict]:
             d = next(layers, None)
             with contextlib.suppress(OSError, ImageError):
                 size = store.blob_path(d).stat().st_size if d else 0
-        out.append({"Id": "<missing>", "Created": created_epoch(h.get("created", "")),
+        out.append({"Id": "<missing>", "Created": int(created_epoch(h.get("created", ""))),
                     "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
                     "Comment": h.get("comment", "")})
     out.reverse()
@@ -113,49 +84,23 @@ def _lines_json(lines: list[str]) -> list[dict]:
 @route("GET", "/images/json")
 def list_images(req):
     store = _store(req)
-    filters = kit.filters(req, ("dangling", "label", "before", "since", "reference", "until"))
-    images = store.list()
-    parents = lineage(images)
-    has_children = set(parents.values())
+    filters = kit.filters(req, FILTERS)
+    if filters.get("reference"):
+        filters["reference"] = [familiar(r) for r in filters["reference"]]
+    for key in ("before", "since"):
+        if filters.get(key):
+            filters[key] = [familiar(r) for r in filters[key]]
+    shown = select(store, filters, all_images=req.flag("all"))
+    parents = lineage(store.list())
     users = users_by_image(req.engine.root)
-    bounds = {key: created_epoch(store.resolve(familiar(filters[key][0])).created)
-              for key in ("before", "since") if filters.get(key)}
-    dangling_want = None
-    if filters.get("dangling"):
-        value = filters["dangling"][0].lower()
-        if value not in ("true", "false", "1", "0"):
-            raise HTTPError(400, f"invalid filter 'dangling={filters['dangling'][0]}'")
-        dangling_want = value in ("true", "1")
-    until = None
-    if filters.get("until"):
-        from ..events import parse_time
-        until = parse_time(filters["until"][0], op="images") // 1_000_000_000
-    out = []
-    for im in images:
-        dangling, created = not im.repo_tags, created_epoch(im.created)
-        if dangling and im.id in has_children and not req.flag("all"):
-            continue                            # an intermediate build step: docker hides those too
-        if dangling_want is not None and dangling != dangling_want:
-            continue
-        if not kit.labels_match(im.config.get("Labels") or {}, filters.get("label", [])):
-            continue
-        if ("before" in bounds and created >= bounds["before"]) or ("since" in bounds and created <= bounds["since"]):
-            continue
-        if until is not None and created > until:
-            continue
-        if filters.get("reference") and not any(
-                fnmatch.fnmatchcase(t, pat) or fnmatch.fnmatchcase(t.rpartition(":")[0], pat)
-                for t in im.repo_tags for pat in filters["reference"]):
-            continue
-        out.append(summary(im, parents.get(im.id, ""), len(users.get(im.id, []))))
-    return json_response(out)
+    return json_response([summary(im, parents.get(im.id, ""), len(users.get(im.id, []))) for im in shown])
 
 
 @route("GET", "/images/{name:path}/json")
 def inspect_image(req):
     store = _store(req)
     im = store.resolve(familiar(req.params["name"]))
-    return json_response(inspect_json(store, im, lineage(store.list()).get(im.id, "")))
+    return json_response(image_json(im, lineage(store.list()).get(im.id, "")))
 
 
 @route("GET", "/images/{name:path}/history")

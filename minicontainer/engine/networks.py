@@ -17,11 +17,11 @@ the bridge's name) are refused by name.
 from __future__ import annotations
 
 import hashlib
-import time
 
 from ..errors import ConflictError, NotFoundError
 from . import kit
 from .errors import HTTPError
+from ..runtime.inspect import network_json, rfc3339
 from .routes import json_response, no_content, route
 
 MODES = {"host": "host", "none": "null"}
@@ -30,10 +30,6 @@ BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 def _mode_id(name: str) -> str:
     return hashlib.sha256(f"{name}\0pre-defined".encode()).hexdigest()
-
-
-def _stamp(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z"
 
 
 def _store(req):
@@ -46,22 +42,8 @@ def _endpoints(req):
     return endpoints(_store(req))
 
 
-def network_json(net, eps) -> dict:
-    from ..network.endpoint import address_of
-    containers = {ep.container_id: {"Name": ep.name, "EndpointID": hashlib.sha256(ep.container_id.encode()).hexdigest(),
-                                    "MacAddress": ep.mac or "", "IPv4Address": address_of(ep) or "",
-                                    "IPv6Address": ""}
-                  for ep in eps if ep.network == net.name}
-    return {"Name": net.name, "Id": net.id, "Created": _stamp(net.created), "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": {},
-                                          "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-            "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Containers": containers,
-            "Options": {BRIDGE_NAME_OPTION: net.bridge}, "Labels": {}}
-
-
 def mode_json(name: str) -> dict:
-    return {"Name": name, "Id": _mode_id(name), "Created": _stamp(0), "Scope": "local", "Driver": MODES[name],
+    return {"Name": name, "Id": _mode_id(name), "Created": rfc3339(0), "Scope": "local", "Driver": MODES[name],
             "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": []},
             "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": {}, "Options": {}, "Labels": {}}

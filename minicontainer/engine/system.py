@@ -181,7 +181,8 @@ def tree_size(path: Path) -> int:
 def system_df(req):
     from ..images.store import ImageStore
     from ..runtime.volumes import VolumeStore
-    from .images import lineage, summary, users_by_image
+    from ..images.listing import lineage
+    from .images import summary, users_by_image
     root = Path(req.engine.root)
     kinds = set(req.args("type")) or {"container", "image", "volume", "build-cache"}
     out: dict = {"LayersSize": 0, "Images": None, "Containers": None, "Volumes": None, "BuildCache": None}

@@ -4,7 +4,7 @@ Docker keeps a *parent* pointer for every image its classic builder makes: each 
 result is an image whose parent is the previous step's. An OCI image config has no such
 field, but the history and the layers say the same thing: image P is the parent of image C
 when C's history and layers begin with all of P's and C has exactly the steps P lacks on top.
-(The nearest such image is taken; ``docker history`` and ``docker images`` use the result.)
+(:func:`minicontainer.images.listing.lineage` reads it; ``docker images`` uses it too.)
 
 Docker's rules that follow from it, applied here too:
 
@@ -19,22 +19,7 @@ Docker's rules that follow from it, applied here too:
 from __future__ import annotations
 
 from ..errors import NotFoundError
-
-
-def parents(images) -> dict[str, str]:
-    """image id -> its parent's id, for the images that have one among ``images``."""
-    out = {}
-    for child in images:
-        best = None
-        for cand in images:
-            n = len(cand.history)
-            if (cand.id != child.id and 0 < n < len(child.history) and child.history[:n] == cand.history[:n]
-                    and child.diff_ids[:len(cand.diff_ids)] == cand.diff_ids
-                    and (best is None or n > len(best.history))):
-                best = cand
-        if best is not None:
-            out[child.id] = best.id
-    return out
+from .listing import lineage as parents
 
 
 def kept_ancestors(images, in_use: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -69,7 +69,7 @@ def test_list_filters(client, engine):
     dangling = client.api.images(filters={"dangling": True})
     assert [i["Id"] for i in dangling] == [stray]
     refs = client.api.images(filters={"reference": "team/*"})
-    assert [i["RepoTags"] for i in refs] == [["busybox:latest", "team/tool:v2"]]
+    assert [i["RepoTags"] for i in refs] == [["team/tool:v2"]]          # only the matching tags, as dockerd
     for bad in ({"colour": "red"}, {"dangling": "maybe"}):
         with pytest.raises(docker.errors.APIError) as err:
             client.api.images(filters=bad)
