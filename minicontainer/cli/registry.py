@@ -166,25 +166,27 @@ def execute_logout(args) -> int:
 
 # -- the lab registry ---------------------------------------------------------------------
 def add_arguments(p):
+    import argparse
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--dir", help="config, storage, log and pid file (default: build/registry in the checkout)")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    start = sub.add_parser("start", help="start the lab registry on 127.0.0.1 (never a system service)")
+    start = sub.add_parser("start", parents=[where], help="start the lab registry on 127.0.0.1 (never a system service)")
     start.add_argument("--port", type=int, default=5000)
     start.add_argument("--user", action="append", metavar="NAME:PASSWORD",
                        help="require Basic auth (htpasswd, bcrypt) for this user; repeatable")
     start.add_argument("--default", action="store_true",
                        help="make it the default registry of this state root ('busybox' then comes from it)")
     for name, text in (("stop", "stop it (SIGTERM, then SIGKILL)"), ("status", "is it running, where")):
-        sub.add_parser(name, help=text)
+        sub.add_parser(name, parents=[where], help=text)
     default = sub.add_parser("default", help="show, set or unset the default registry of this state root")
     default.add_argument("host", nargs="?", metavar="HOST[:PORT]")
     default.add_argument("--unset", action="store_true", help="back to docker.io")
-    p.add_argument("--dir", help="config, storage, log and pid file (default: build/registry in the checkout)")
 
 
 def execute(args) -> int:
     from ..registry import settings as S
     from ..registry.server import LabRegistry
-    reg = LabRegistry(args.dir or project_build_dir() / "registry")
+    reg = LabRegistry(getattr(args, "dir", None) or project_build_dir() / "registry")
     root = state_root(args.root)
     if args.action == "start":
         users = {}

@@ -58,7 +58,7 @@ def download(session, repository: str, desc: dict, dest: Path, *, scope: str, pr
                     f.write(chunk)
                     if progress is not None:
                         progress(len(chunk))
-            except session._httpx.HTTPError as err:
+            except session.http_errors as err:
                 raise ImageError(f"truncated download: connection broke after {got} of {size} bytes ({err})",
                                  op="pull", path=where) from err
         if got != size:

@@ -48,6 +48,7 @@ class Session:
         self.base = settings.base_url(domain)
         self.credentials = credentials
         self._httpx = httpx
+        self.http_errors = httpx.HTTPError     # what a broken connection raises mid-stream
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False,
                                               trust_env=not settings.plain_http_allowed(domain),
                                               headers={"User-Agent": USER_AGENT})

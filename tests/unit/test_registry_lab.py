@@ -39,11 +39,11 @@ def child_of_busybox(store, tmp_path, tag):
 def test_registry_commands_start_status_stop_on_loopback_only(tmp_path, capsys, docker_config):
     from minicontainer.registry.server import free_port
     d, port = tmp_path / "reg", free_port()
-    base = ["--root", str(tmp_path / "root"), "registry", "--dir", str(d)]
+    base = ["--root", str(tmp_path / "root"), "registry"]
     try:
-        assert main(base + ["start", "--port", str(port)]) == 0
+        assert main(base + ["start", "--port", str(port), "--dir", str(d)]) == 0
         assert f"registry running at 127.0.0.1:{port}" in capsys.readouterr().out
-        assert main(base + ["status"]) == 0
+        assert main(base + ["status", "--dir", str(d)]) == 0
         pid = int((d / "registry.pid").read_text())
         assert f"running at 127.0.0.1:{port} (pid {pid}" in capsys.readouterr().out
         cfg = json.loads((d / "config.yml").read_text().split("\n", 1)[1])
@@ -52,13 +52,13 @@ def test_registry_commands_start_status_stop_on_loopback_only(tmp_path, capsys, 
         listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
                      if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port]
         assert listening == [f"0100007F:{port:04X}"]      # 127.0.0.1 only, not 0.0.0.0
-        assert main(base + ["start", "--port", str(port)]) == 125      # already running: one line
+        assert main(base + ["start", "--port", str(port), "--dir", str(d)]) == 125      # already running: one line
         assert "already running" in capsys.readouterr().err
     finally:
-        assert main(base + ["stop"]) == 0
+        assert main(base + ["stop", "--dir", str(d)]) == 0
     assert "registry stopped" in capsys.readouterr().out
     assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
-    assert main(base + ["status"]) == 1 and "not running" in capsys.readouterr().out
+    assert main(base + ["status", "--dir", str(d)]) == 1 and "not running" in capsys.readouterr().out
     assert (d / "registry.log").stat().st_size > 0
 
 
