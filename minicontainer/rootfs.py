@@ -92,13 +92,17 @@ def populate_dev(sys: Syscalls, plan: RootfsPlan) -> None:
     dev = _ensure_dir(sys, plan, "/dev", "mount point for /dev")
     sys.mount("tmpfs", dev, "tmpfs", C.MS_NOSUID | C.MS_STRICTATIME, "mode=755,size=65536k",
               "an empty /dev: the container sees only the devices we create, not the host's disks")
-    for name, major, minor in DEVICES:
-        if plan.bind_devices:
-            sys.mknod(os.path.join(dev, name), stat.S_IFREG | 0o666, 0, 0, f"an empty /dev/{name} to bind over")
-            sys.mount(os.path.join(plan.host_dev, name), os.path.join(dev, name), None, C.MS_BIND, None,
-                      f"/dev/{name}: the host's node, bound (a user namespace may not mknod devices)")
-            continue
-        sys.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, f"/dev/{name} ({major}:{minor})")
+    old_umask = os.umask(0)     # mknod(2) masks the mode with the umask: these nodes are 0666 for every user
+    try:
+        for name, major, minor in DEVICES:
+            if plan.bind_devices:
+                sys.mknod(os.path.join(dev, name), stat.S_IFREG | 0o666, 0, 0, f"an empty /dev/{name} to bind over")
+                sys.mount(os.path.join(plan.host_dev, name), os.path.join(dev, name), None, C.MS_BIND, None,
+                          f"/dev/{name}: the host's node, bound (a user namespace may not mknod devices)")
+                continue
+            sys.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, f"/dev/{name} ({major}:{minor})")
+    finally:
+        os.umask(old_umask)
     pts = os.path.join(dev, "pts")
     sys.mkdir(pts, 0o755, "mount point for devpts")
     sys.mount("devpts", pts, "devpts", C.MS_NOSUID | C.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620",

@@ -16,6 +16,8 @@ PACKAGES=(
   uidmap              # newuidmap/newgidmap: a rootless container maps the user's /etc/subuid range
   chromium chromium-driver  # tests/browser: JupyterLab in headless Chromium (never Playwright's download)
   nodejs              # tests/hub: configurable-http-proxy (from npm) runs on Node.js
+  nftables            # nft(8): outbound NAT for bridge networks (Debian leaves nftables.service disabled)
+  mmdebstrap          # builds the debian:bookworm-slim image from Debian's packages (make images)
   docker-registry     # the lab registry (CNCF distribution 2.8), run by `minicontainer registry start`, never as a service
   skopeo podman       # interop: clients no one here wrote copy/pull/run what minicontainer pushed
 )

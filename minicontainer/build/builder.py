@@ -51,6 +51,7 @@ class BuildOptions:
     no_cache: bool = False
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)   # added to the result, as a last LABEL step
+    network: str = "bridge"                    # RUN steps' network (build --network), Docker's default
 
 
 @dataclass
@@ -112,6 +113,8 @@ class Builder:
         context = Path(opts.context)
         dockerfile = Path(opts.dockerfile) if opts.dockerfile else context / "Dockerfile"
         tags = [reference.normalize(t) for t in opts.tags]          # bad tags fail before any work
+        from .. import network
+        network.validate(self.root, opts.network)                   # so does an unknown --network
         try:
             text = dockerfile.read_text()
         except OSError as err:

@@ -3,8 +3,9 @@
 This is the article's "a build is running a step in a container, then committing its
 diff", literally:
 
-1. create a container from the image built so far (the parent), with no network
-   (``--network none``: builds here are offline), the step's ENV, WORKDIR and USER;
+1. create a container from the image built so far (the parent), on the build's network
+   (``build --network``; as with Docker, the default bridge: ``RUN apt-get update`` reaches
+   the outside through its NAT), with the step's ENV, WORKDIR and USER;
 2. run it attached, its output streamed to the build output (the last lines are kept
    for the error message when it fails);
 3. everything the command wrote is now in the container's overlay *upper directory*
@@ -43,11 +44,12 @@ class BuildStepError(MiniContainerError):
 
 @contextlib.contextmanager
 def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], workdir: str, user: str = "",
-                   volumes: list[str] | None = None):
+                   volumes: list[str] | None = None, network: str = "bridge"):
     """A created (not started) container for one RUN step, as the image's USER; removed on the
-    way out, always. ``volumes`` are ``-v`` specs (a ``#!`` here-document's directory)."""
+    way out, always. ``volumes`` are ``-v`` specs (a ``#!`` here-document's directory);
+    ``network`` is ``build --network`` (Docker's default: the default bridge, with outbound NAT)."""
     from ..runtime.options import RunOptions
-    opts = RunOptions(image=image_id, command=argv, env=env, workdir=workdir or "/", network="none",
+    opts = RunOptions(image=image_id, command=argv, env=env, workdir=workdir or "/", network=network,
                       init=True, rm=False, user=user or "0", volumes=list(volumes or []))
     c = runtime.create(opts)
     try:

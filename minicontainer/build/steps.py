@@ -22,7 +22,7 @@ from .runstep import BuildStepError, drop_runtime_artifacts, run_attached, step_
 
 
 def plan_run(b, inst, state) -> dict:
-    """RUN: in a container made from the parent (network none), committed as one layer.
+    """RUN: in a container made from the parent (on ``build --network``), committed as one layer.
 
     Here-documents become the shell's script (:func:`.instructions.heredoc_script`); a
     ``#!`` one is written to a file bind-mounted read-only at ``/dev/pipes/NAME`` (in
@@ -51,7 +51,8 @@ def plan_run(b, inst, state) -> dict:
             script.write_bytes(script_doc.content.encode("utf-8", "surrogateescape"))
             script.chmod(0o755)
             volumes.append(f"{docs}:{I.HEREDOC_DIR}:ro")
-        with step_container(b.runtime, parent, argv, env=env, workdir=workdir, user=user, volumes=volumes) as c:
+        with step_container(b.runtime, parent, argv, env=env, workdir=workdir, user=user, volumes=volumes,
+                            network=b.opts.network) as c:
             b.say(f" ---> Running in {c.short_id}\n")
             try:
                 code, tail = run_attached(b.runtime, c, b.say)

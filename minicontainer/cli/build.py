@@ -15,6 +15,8 @@ def add_arguments(p):
     p.add_argument("--target", metavar="STAGE", help="build up to this stage and stop")
     p.add_argument("--label", action="append", default=[], metavar="K=V", help="set a label on the result")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    p.add_argument("--network", default="bridge", metavar="NETWORK",
+                   help="the network of RUN steps: bridge (default), none, host or a network's name")
 
 
 def execute(args) -> int:
@@ -37,7 +39,7 @@ def execute(args) -> int:
     out = io.StringIO() if args.quiet else sys.stdout
     result = Builder(state_root(args.root), out=out).build(BuildOptions(
         context=args.context, dockerfile=args.file, tags=args.tag, build_args=build_args,
-        no_cache=args.no_cache, target=args.target, labels=labels))
+        no_cache=args.no_cache, target=args.target, labels=labels, network=args.network))
     if args.quiet:
         print(result.image.id)
     return 0

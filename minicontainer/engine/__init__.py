@@ -12,7 +12,7 @@ Layout (one job per module):
 - ``routes.py``   the route table, :class:`Request` and the response helpers
 - ``errors.py``   library errors -> Docker's status codes and ``{"message": ...}`` bodies
 - ``ping.py``     ``/_ping`` and ``/version`` (API version negotiation)
-- ``containers.py``, ``exec.py``, ``attach.py``   the container endpoints
+- ``containers.py``, ``create.py``, ``attach.py``, ``exec.py``, ``files.py``, ``stats.py``   containers
 - ``images.py``, ``build.py``, ``system.py``, ``networks.py``, ``volumes.py``   the rest
 
 How to add endpoints (a module of this package)::
@@ -45,4 +45,4 @@ A long stream should stop when ``req.disconnected()`` says the client left.
 """
 
 # modules whose @route handlers the server loads, in this order (a missing one is skipped)
-MODULES = ("ping", "containers", "exec", "attach", "images", "build", "system", "networks", "volumes")
+MODULES = ("ping", "containers", "exec", "attach", "files", "images", "build", "system", "networks", "volumes")

@@ -35,6 +35,8 @@ def status_for(err: BaseException) -> int:
 
 
 def message_for(err: BaseException) -> str:
+    if isinstance(err, MiniContainerError) and err.op and err.message.startswith(f"{err.op}:"):
+        return err.message     # "exec: ..." needs no second "exec: "
     if isinstance(err, (HTTPError, MiniContainerError)):
         return str(err)
     return f"internal error: {type(err).__name__}: {err}"

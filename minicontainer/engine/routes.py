@@ -219,14 +219,18 @@ class Request:
 
     def disconnected(self) -> bool:
         """True once the client has closed the connection (for streams that wait a long time)."""
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-            if not readable:
-                return False
-            import socket
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (OSError, ValueError):
-            return True
+        return hung_up(self.sock)
+
+
+def hung_up(sock) -> bool:
+    """Has the peer closed its end completely? POLLHUP (poll(2)); a peer that only shut down its
+    writing side (as the docker CLI does on attach without stdin) still reads."""
+    try:
+        p = select.poll()
+        p.register(sock, select.POLLHUP)
+        return any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 # -- responses ---------------------------------------------------------------

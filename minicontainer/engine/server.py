@@ -59,6 +59,10 @@ class Engine:
         self.log = LOG
         self._local = threading.local()
         self.started = time.time()
+        self.codes: dict[str, int] = {}          # exit codes of containers run attached in this engine
+        self.attachments: dict = {}              # container id -> an attach waiting for its start (stdin)
+        self.execs: dict = {}                    # exec id -> its record (exec.py)
+        self.lock = threading.Lock()
 
     @property
     def runtime(self):
@@ -117,6 +121,11 @@ class Hijacked:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def gone(self) -> bool:
+        """The client closed the connection (not merely its sending side)."""
+        from .routes import hung_up
+        return hung_up(self.sock)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -250,6 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:
             LOG.warning("hijacked %s %s failed: %s", self.command, self.path, "".join(
                 traceback.format_exception(type(err), err, err.__traceback__)).rstrip())
+        finally:
+            try:   # wakes any thread still reading the connection, so closing it cannot block
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class EngineServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

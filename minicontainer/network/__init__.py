@@ -29,7 +29,8 @@ API::
                                                    # of containers whose init is gone
     network.parse_publish("127.0.0.1:8080:80/udp") # -> PortMapping; UsageError if malformed
     network.publish_all(["80/tcp"], host_ip)       # -P: exposed ports -> free host ports
-    network.NetworkStore(state_root)               # create(name, subnet=None) / ls() /
+    network.create_network(state_root, "web", internal=False)   # the record + the bridge's NAT rules
+    network.NetworkStore(state_root)               # create(name, subnet=None) (record only) / ls() /
                                                    # inspect(name); network.remove_network()
 
 ``connect`` also takes ``syscalls=`` (a minicontainer.kernel.Syscalls: the setns into the
@@ -37,8 +38,9 @@ container's netns and the bridge's forwarding sysctl go through it; default: the
 kernel), ``proc_root=`` (default minicontainer.paths.PROC_ROOT) and ``store=``.
 Records live in <state_root>/networks/ (networks, endpoints/<container_id>.json); the
 address tables belong to the bridges and live host-wide in <run_root>/ipam/ (see ipam.py).
-Bridges are created with net.ipv4.conf.<bridge>.forwarding=0 (isolation between
-networks); there is no outbound NAT.
+Containers on a bridge reach the outside through NAT (nat.py: masquerade and forwarding
+by nftables or iptables, refcounted per bridge, removed with the last network using it);
+``--internal`` networks get none. Between two of our bridges nothing is forwarded.
 
 For none and host, ``connect`` only writes the two files and returns an Endpoint without
 an address (``-p`` is refused with a UsageError). Every error is a MiniContainerError
@@ -46,7 +48,8 @@ an address (``-p`` is refused with a UsageError). Every error is a MiniContainer
 behind: host ports are bound before any interface, address or process exists.
 
 Modules: store (network records), ipam (addresses), ports (-p parsing, binding),
-links (pyroute2: bridge, veth, addresses, routes), hosts (/etc/hosts, resolv.conf),
+links (pyroute2: bridge, veth, addresses, routes), nat (outbound NAT; backends nft and
+iptables, through runner), hosts (/etc/hosts, resolv.conf),
 proxy (the proxy program), proxies (start/stop it), endpoint (connect/disconnect),
 prune (leftovers after a crash).
 """
@@ -55,7 +58,7 @@ from __future__ import annotations
 
 from . import endpoint as _endpoint
 from . import prune as _prune
-from .endpoint import Endpoint, find, validate, veth_names
+from .endpoint import Endpoint, create_network, find, validate, veth_names
 from .loops import off_event_loop
 from .ports import PortMapping, parse_publish, publish_all
 
@@ -66,6 +69,6 @@ remove_network = off_event_loop(_endpoint.remove_network)
 prune = off_event_loop(_prune.prune)
 from .store import DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET, Network, NetworkStore
 
-__all__ = ["Endpoint", "connect", "disconnect", "find", "remove_network", "validate", "veth_names",
+__all__ = ["Endpoint", "create_network", "connect", "disconnect", "find", "remove_network", "validate", "veth_names",
            "PortMapping", "parse_publish", "publish_all", "prune", "DEFAULT_BRIDGE", "DEFAULT_NETWORK",
            "DEFAULT_SUBNET", "Network", "NetworkStore"]

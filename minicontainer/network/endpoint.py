@@ -161,7 +161,7 @@ def _write_mode_files(files_dir, hostname: str, name: str, network: str, host_re
     files_dir = Path(files_dir)
     own = [("127.0.1.1", [hostname, name])] if (hostname or name) else []
     H.write_in_place(files_dir / H.HOSTS_FILE, H.hosts_text(own, []))
-    H.write_resolv_conf(files_dir, host_resolv)
+    H.write_resolv_conf(files_dir, host_resolv, host_network=network == "host", warn=False)
 
 
 # -- connect / disconnect ------------------------------------------------------
@@ -219,7 +219,9 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
     recorded = False
     try:
         from . import links
-        with store.lock():                # 2. bridge, address, record
+        from .nat import Nat
+        with store.lock():                # 2. NAT, bridge, address, record
+            Nat(store, syscalls=syscalls, proc_root=proc_root).attach(net)   # a no-op once attached
             links.ensure_bridge(net, syscalls, proc_root)
             ep.ip = str(Ipam(store).allocate(net, container_id))
             save(store, ep)
@@ -269,9 +271,29 @@ def disconnect(state_root, container_id: str, *, proc_root: Path = PROC_ROOT,
     return ep
 
 
-def remove_network(state_root, name: str, *, store: NetworkStore | None = None) -> Network:
-    """``network rm``: refused for the default network and while a container uses it."""
+def create_network(state_root, name: str, subnet: str | None = None, *, bridge: str | None = None,
+                   internal: bool = False, store: NetworkStore | None = None, syscalls=None,
+                   runner=None) -> Network:
+    """``network create``: the record, then the bridge's NAT rules (``nat.py``); if the rules
+    cannot be installed the record goes again, so a failed create leaves nothing behind."""
+    from .nat import Nat
+    store = store or NetworkStore(state_root)
+    net = store.create(name, subnet, bridge=bridge, internal=internal)
+    try:
+        Nat(store, syscalls=syscalls, runner=runner).attach(net)
+    except BaseException:
+        with contextlib.suppress(MiniContainerError, OSError):
+            store.rm(name)
+            net.event(state_root, "destroy")
+        raise
+    return net
+
+
+def remove_network(state_root, name: str, *, store: NetworkStore | None = None, runner=None) -> Network:
+    """``network rm``: refused for the default network and while a container uses it.
+    The bridge goes, and its NAT rules with the last network of any state root using it."""
     from . import links
+    from .nat import Nat
     store = store or NetworkStore(state_root)
     net = store.inspect(name)
     with store.lock():
@@ -279,6 +301,7 @@ def remove_network(state_root, name: str, *, store: NetworkStore | None = None) 
         users += sorted(Ipam(store).owners(name) - {ep.container_id for ep in endpoints(store)})
         store.rm(name, in_use=users)
     links.delete_bridge(net.bridge)
+    Nat(store, runner=runner).detach(net)
     net.event(state_root, "destroy")
     return net
 

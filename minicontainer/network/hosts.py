@@ -10,12 +10,18 @@ and bind-mounts them over /etc/hosts and /etc/resolv.conf (mount(2) with MS_BIND
   *in place* (open, write, truncate): a bind mount pins the inode, so replacing the file
   with rename(2) would leave the container looking at the old one.
 * ``resolv.conf`` (resolv.conf(5)): the host's, minus nameservers on loopback
-  (127.0.0.53 is systemd-resolved on the *host's* lo, unreachable from a container).
+  (127.0.0.53 is systemd-resolved on the *host's* lo, unreachable from a container's
+  own network namespace; with ``--network host`` the file is the host's, unchanged).
+  When only loopback nameservers were there, Docker falls back to public resolvers; we
+  invent none: the file keeps the host's other lines and a warning says names will not
+  resolve. The container's DNS queries reach the host's nameservers through the NAT
+  (``nat.py``), like any other traffic.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 
@@ -81,14 +87,29 @@ def write_in_place(path: Path, text: str) -> None:
         raise NetworkError(f"cannot write: {(err.strerror or str(err)).lower()}", op="write", path=path) from err
 
 
-def write_resolv_conf(directory: Path, host_resolv: Path = HOST_RESOLV_CONF) -> Path:
-    """Write ``resolv.conf`` into ``directory`` from the host's file (empty if it has none)."""
+def nameservers(text: str) -> list[str]:
+    """The ``nameserver`` addresses of a resolv.conf text."""
+    return [f[1] for f in (line.split() for line in text.splitlines()) if len(f) >= 2 and f[0] == "nameserver"]
+
+
+def write_resolv_conf(directory: Path, host_resolv: Path = HOST_RESOLV_CONF, *, host_network: bool = False,
+                      warn: bool = True) -> Path:
+    """Write ``resolv.conf`` into ``directory`` from the host's file (empty if it has none).
+
+    ``host_network``: the container shares the host's lo, so the file is copied unchanged.
+    ``warn``: say so (logging, warning level) when every host nameserver was on loopback."""
     try:
         host_text = Path(host_resolv).read_text()
     except FileNotFoundError:
         host_text = ""
     except OSError as err:
         raise NetworkError(f"cannot read: {(err.strerror or str(err)).lower()}", op="read", path=host_resolv) from err
+    text = host_text if host_network else resolv_text(host_text)
+    if warn and not host_network and nameservers(host_text) and not nameservers(text):
+        logging.getLogger("minicontainer.network").warning(
+            "the host's only nameservers (%s in %s) are on loopback, unreachable from a container: "
+            "names will not resolve inside it (give the host a nameserver on a real interface)",
+            " ".join(nameservers(host_text)), host_resolv)
     path = Path(directory) / RESOLV_FILE
-    write_in_place(path, resolv_text(host_text))
+    write_in_place(path, text if text.endswith("\n") or not text else text + "\n")
     return path

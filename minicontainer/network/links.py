@@ -28,11 +28,10 @@ What gets built for one container (compare ``ip link``/``ip addr`` in ip(8)) ::
   thread is the only one that changes namespace; setns of a network namespace applies
   to the calling thread only.
 
-Each bridge gets ``net.ipv4.conf.<bridge>.forwarding = 0`` (ip-sysctl.rst): the host
-then never routes packets that arrive from a container network to another interface,
-which keeps networks isolated from each other even when the host has ip_forward on.
-(Outbound NAT to the outside world would need forwarding and an nftables masquerade
-rule; this runtime does not do that.)
+Each bridge gets ``net.ipv4.conf.<bridge>.forwarding`` (ip-sysctl.rst): 1, so the host
+routes the network's packets to its uplink (outbound NAT, see ``nat.py``: the filter
+rules there keep networks isolated from each other), or 0 for an ``--internal``
+network, whose packets the host then never routes anywhere.
 """
 
 from __future__ import annotations
@@ -119,10 +118,14 @@ def ensure_bridge(network, syscalls, proc_root: Path = PROC_ROOT) -> int:
             ip.link("set", index=idx, state="up")
         except NetlinkError as err:
             raise _netlink_error("bridge", err, network.bridge) from err
+    from .nat import bridge_forwarding
     forwarding = Path(proc_root) / "sys/net/ipv4/conf" / network.bridge / "forwarding"
+    wanted = bridge_forwarding(network)
+    why = ("route this network's packets out (NAT; the filter rules keep other networks out)" if wanted == "1"
+           else "an internal network: never route its packets to other interfaces")
     try:
-        if forwarding.read_text().strip() != "0":
-            syscalls.write_file(str(forwarding), "0", "do not route between this network and other interfaces")
+        if forwarding.read_text().strip() != wanted:
+            syscalls.write_file(str(forwarding), wanted, why)
     except OSError as err:
         raise NetworkError(f"cannot read: {(err.strerror or str(err)).lower()}", op="sysctl", path=forwarding) from err
     return idx

@@ -14,7 +14,9 @@ port proxies, which are ordinary processes. This module finds them:
   record claims, is deleted. A bridge may be shared: the default ``mc0`` carries the
   containers of every state root on the host, so a veth we cannot trace to one of ours
   belongs to someone else and is never touched;
-* an address in an IPAM table whose owner has no record is released.
+* an address in an IPAM table whose owner has no record is released;
+* a bridge's NAT rules whose every user (a network of some state root) is gone are
+  removed (``nat.py``).
 """
 
 from __future__ import annotations
@@ -51,4 +53,6 @@ def prune(state_root, *, proc_root: Path = PROC_ROOT, store: NetworkStore | None
         for net in store.ls():
             for owner in ipam.owners(net.name) - owners:
                 removed["addresses"] += [f"{a} ({net.name})" for a in ipam.release(net.name, owner)]
+    from .nat import Nat
+    removed["nat rules"] = Nat(store, proc_root=proc_root).sweep()
     return removed

@@ -61,6 +61,7 @@ class Network:
     gateway: str
     created: float = 0.0
     default: bool = False
+    internal: bool = False      # no route out (no NAT), as ``docker network create --internal``
 
     @property
     def prefix(self) -> int:
@@ -182,7 +183,8 @@ class NetworkStore:
             return net
 
     # -- changing ----------------------------------------------------------
-    def create(self, name: str, subnet: str | None = None, *, bridge: str | None = None) -> Network:
+    def create(self, name: str, subnet: str | None = None, *, bridge: str | None = None,
+               internal: bool = False) -> Network:
         """Record a new bridge network (the bridge device itself appears on first connect)."""
         check_name(name)
         if name == DEFAULT_NETWORK or name in RESERVED_NAMES:
@@ -212,7 +214,7 @@ class NetworkStore:
                                             op="network create")
             else:
                 wanted = self._free_subnet(others)
-            net = self._new(name, bridge, wanted)
+            net = self._new(name, bridge, wanted, internal=internal)
         net.event(self.root.parent, "create")
         return net
 
@@ -224,10 +226,11 @@ class NetworkStore:
                 return candidate
         raise NetworkError(f"no free /{USER_PREFIX} subnet left in {USER_POOL}", op="network create")
 
-    def _new(self, name: str, bridge: str, subnet: ipaddress.IPv4Network, *, default: bool = False) -> Network:
+    def _new(self, name: str, bridge: str, subnet: ipaddress.IPv4Network, *, default: bool = False,
+             internal: bool = False) -> Network:
         gateway = next(subnet.hosts())
         net = Network(name=name, bridge=bridge, subnet=str(subnet), gateway=str(gateway),
-                      created=time.time(), default=default)
+                      created=time.time(), default=default, internal=internal)
         write_json(self._path(name), net.to_dict())
         return net
 

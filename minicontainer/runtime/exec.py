@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 from ..errors import KernelError, MiniContainerError
 from ..kernel import Syscalls
@@ -48,8 +49,9 @@ def container_env(proc_root, pid: int) -> dict[str, str]:
 
 def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str | None = None,
             user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
-            stdio: dict[int, int] | None = None) -> int:
-    """Run ``argv`` in the container; its exit code (0 at once with ``detach``)."""
+            stdio: dict[int, int] | None = None, on_pty=None) -> int:
+    """Run ``argv`` in the container; its exit code (0 at once with ``detach``). With ``tty`` the
+    terminal is relayed to ``stdio``'s 0 and 1 (default ours); ``on_pty(master_fd)`` sees it first."""
     if not argv:
         raise MiniContainerError("no command given", op="exec")
     c = rt.refresh(rt.containers.get(ref))
@@ -77,14 +79,14 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
         security = spec_for(sec_cfg, proc_root=rt.proc_root, env_items=list(env),
                             single_uid_map=any(kind == "user" for kind, _, _ in ns_fds) and _single_map(rt, c.pid))
         return _launch(sys, ns_fds, procs, argv, environment, workdir or c.config.get("workdir") or "/",
-                       user, tty, interactive, detach, stdio or {}, security)
+                       user, tty, interactive, detach, stdio or {}, security, on_pty)
     finally:
         for _, _, fd in ns_fds:
             os.close(fd)
 
 
 def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interactive, detach, stdio,
-            security=None) -> int:
+            security=None, on_pty=None) -> int:
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
     joiner = sys.fork("a process that will join the container's namespaces")
@@ -139,11 +141,14 @@ def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interac
         os.waitpid(joiner, 0)
         os.close(status_r)
         return 0
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if master is None else None
+    main = threading.current_thread() is threading.main_thread()   # a server thread has no signals to set
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if master is None and main else None
     try:
         if master is not None:
             from .tty import relay
-            relay(master, status_r, interactive=interactive)
+            if on_pty is not None:
+                on_pty(master)
+            relay(master, status_r, interactive=interactive, stdin=stdio.get(0), stdout=stdio.get(1))
         data = b""
         while chunk := os.read(status_r, 64):
             data += chunk

@@ -74,8 +74,9 @@ def read_log(container_dir: Path, since: float | None = None, tail: int | None =
     return list(out)
 
 
-def follow(rt, c, since: float | None = None, tail: int | None = None, poll: float = 0.1):
-    """Yield the existing records, then new ones as they come, until the container has exited."""
+def follow(rt, c, since: float | None = None, tail: int | None = None, poll: float = 0.1, stop=None):
+    """Yield the existing records, then new ones as they come, until the container has exited
+    (or ``stop()`` is true: a reader that went away)."""
     from .lifecycle import GONE
     from .state import Status
     path = c.dir / LOG_FILE
@@ -102,6 +103,6 @@ def follow(rt, c, since: float | None = None, tail: int | None = None, poll: flo
                 if rec is not None:
                     yield rec
             continue
-        if not running:
+        if not running or (stop is not None and stop()):
             return
         time.sleep(poll)

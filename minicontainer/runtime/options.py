@@ -43,6 +43,8 @@ class RunOptions:
     read_only: bool = False
     user: str | None = None
     userns: str = "host"
+    entrypoint: list[str] | None = None   # --entrypoint / the API's Entrypoint: replaces the image's (and its CMD)
+    labels: dict[str, str] = field(default_factory=dict)   # -l KEY=VALUE / the API's Labels
 
     def security_config(self) -> dict:
         """The checked security settings a container record keeps (``config["security"]``)."""
@@ -96,10 +98,16 @@ def image_env(config: dict) -> dict[str, str]:
     return out
 
 
-def command_for(config: dict, command: list[str]) -> list[str]:
-    """Docker's rule: ENTRYPOINT + (the run command, or the image's CMD)."""
+def command_for(config: dict, command: list[str], entrypoint: list[str] | None = None) -> list[str]:
+    """Docker's rule: ENTRYPOINT + (the run command, or the image's CMD); an entrypoint given at
+    run time replaces the image's and drops its CMD."""
+    if entrypoint is not None:
+        return _nonempty(list(entrypoint) + list(command))
     entry = list(config.get("Entrypoint") or [])
-    argv = entry + (list(command) if command else list(config.get("Cmd") or []))
+    return _nonempty(entry + (list(command) if command else list(config.get("Cmd") or [])))
+
+
+def _nonempty(argv: list[str]) -> list[str]:
     if not argv:
         raise UsageError("no command specified", op="run")
     return argv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 from . import launcher
@@ -30,6 +31,8 @@ class SignalProxy:
         self.previous = {}
 
     def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self   # a server's worker thread (the engine): its signals are not the container's
         for sig in FORWARDED_SIGNALS:
             try:
                 self.previous[sig] = signal.signal(sig, self._handle)
@@ -61,10 +64,13 @@ def _send(pid: int, signum: int) -> None:
         pass
 
 
-def wait_for_exit(started: launcher.Started, interactive: bool) -> int | None:
+def wait_for_exit(started: launcher.Started, interactive: bool, stdio: dict[int, int] | None = None) -> int | None:
+    """Relay a pty (between it and ``stdio``'s 0 and 1, default ours) until the exit; the wait status."""
     if started.pty_master is not None:
         from .tty import relay
-        relay(started.pty_master, started.status_fd, interactive=interactive)
+        stdio = stdio or {}
+        relay(started.pty_master, started.status_fd, interactive=interactive, stdin=stdio.get(0),
+              stdout=stdio.get(1))
     return launcher.wait_status(started)
 
 

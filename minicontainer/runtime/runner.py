@@ -140,13 +140,14 @@ class Runtime:
             from .. import network
             network.validate(self.root, opts.network, opts.publish)
         image = self.resolve_image(opts.image)
-        argv = command_for(image.config, opts.command)
+        argv = command_for(image.config, opts.command, opts.entrypoint)
         limits = opts.limits.to_dict() if opts.limits is not None and not opts.limits.is_empty() else None
         config = {"env": list(opts.env), "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
                   "tty": opts.tty, "interactive": opts.interactive, "init": opts.init, "rm": opts.rm,
                   "network": opts.network, "publish": list(opts.publish), "limits": limits,
                   "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
-                  "stop_signal": image.config.get("StopSignal") or "SIGTERM"}
+                  "stop_signal": image.config.get("StopSignal") or "SIGTERM",
+                  "labels": {**(image.config.get("Labels") or {}), **opts.labels}}
         config["security"] = opts.security_config()
         if opts.user is None and image.config.get("User"):   # the image's USER, as docker run applies it
             config["security"]["user"] = image.config["User"]
@@ -256,7 +257,7 @@ class Runtime:
                 started = launcher.start(sys, spec, on_ready=self._network_hook(c))
                 self._mark_running(c, started)
                 proxy.attach(started.pid)
-                code = exit_code(wait_for_exit(started, bool(c.config.get("interactive"))))
+                code = exit_code(wait_for_exit(started, bool(c.config.get("interactive")), stdio))
             oom = code == 137 and bool(cgroup.oom_killed())
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:

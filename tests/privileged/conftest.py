@@ -66,10 +66,12 @@ def state_root(image_root, tmp_path):
 @pytest.fixture(scope="session", autouse=True)
 def _default_bridge_cleanup():
     """The default bridge (mc0) stays between containers, as docker0 does; but a test session
-    that created it removes it again, so the host is left as it was found."""
-    from minicontainer.network import DEFAULT_BRIDGE
+    that created it removes it again, and its outbound NAT rules, so the host is left as it was found."""
+    from minicontainer.network import DEFAULT_BRIDGE, NetworkStore
     from minicontainer.network.links import bridge_exists, delete_bridge
+    from minicontainer.network.nat import Nat
     existed = bridge_exists(DEFAULT_BRIDGE)
     yield
     if not existed and bridge_exists(DEFAULT_BRIDGE):
         delete_bridge(DEFAULT_BRIDGE)
+        Nat(NetworkStore(tempfile.gettempdir())).forget(DEFAULT_BRIDGE)

@@ -5,6 +5,7 @@ state root, bridge names starting ``mct`` and subnets in 10.213.0.0/16. Traffic 
 only between the tests' own namespaces and to 127.0.0.1.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,10 +53,12 @@ class Sandbox:
         self.procs: list[subprocess.Popen] = []
         self.ids: list[str] = []
         self.bridges: list[str] = []
+        self.names: list[str] = []
 
     def network(self, name: str, subnet: str):
         net = self.store.create(name, subnet, bridge=f"mct{self.tag}{len(self.bridges)}")
         self.bridges.append(net.bridge)
+        self.names.append(name)
         return net
 
     def container(self) -> int:
@@ -87,6 +90,9 @@ class Sandbox:
             p.kill()           # --kill-child takes the sleeper with it
             p.wait()
         N.prune(self.root)
+        for name in self.names:
+            with contextlib.suppress(NotFoundError):
+                N.remove_network(self.root, name)  # the bridge and its NAT rules (nat.py)
         for bridge in self.bridges:
             links.delete_bridge(bridge)
 
@@ -102,6 +108,9 @@ def sandbox(tmp_path):
         leftover = {name for name in host_links() if name.startswith(f"mct{box.tag}")}
         leftover |= host_links() & {veth_names(cid)[0] for cid in box.ids}
         assert not leftover, f"interfaces left behind: {leftover}"
+        from minicontainer.network.nat import detect
+        backend = detect()
+        assert not set(box.bridges) & (backend.bridges() if backend else set()), "nat rules left behind"
         assert not proxy_pids_of(box.ids), "proxy processes left behind"
         after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
         assert after == netns_before
@@ -146,8 +155,8 @@ def test_networks_are_isolated(sandbox):
     sandbox.connect("a1", p1, "t-a")
     sandbox.connect("a2", p2, "t-a")
     eb = sandbox.connect("b1", p3, "t-b")
-    for bridge in (a.bridge, b.bridge):
-        assert open(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding").read().strip() == "0"
+    for bridge in (a.bridge, b.bridge):       # routed out (NAT), but the filter keeps networks apart
+        assert open(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding").read().strip() == "1"
     assert ping(p1, "10.213.1.3")
     assert not ping(p1, eb.ip)
     assert not ping(p3, "10.213.1.2")
@@ -313,7 +322,7 @@ def test_prune_after_a_killed_runtime_and_a_dead_container(sandbox):
     runtime.join(30)
     assert runtime.exitcode == -signal.SIGKILL
     [proxy] = proxy_pids_of([cid])            # the proxy outlived its runtime, as for a detached run
-    assert N.prune(sandbox.root) == {"endpoints": [], "links": [], "addresses": []}   # container alive
+    assert N.prune(sandbox.root) == {"endpoints": [], "links": [], "addresses": [], "nat rules": []}   # container alive
     assert proxy_pids_of([cid]) == [proxy]
     sandbox.procs[-1].kill()                  # now the container dies too (--kill-child)
     sandbox.procs[-1].wait()

@@ -1,0 +1,144 @@
+"""Exec endpoints: create an exec, start it (attached on a hijacked connection, or detached),
+inspect it (its exit code), resize its terminal.
+
+An exec is a record the engine keeps in memory (dockerd also forgets them when it
+restarts): its command and options, then whether it runs and how it ended. The process
+itself is made by the library's :func:`minicontainer.runtime.exec.exec_in`, which joins
+the container's namespaces and cgroup with setns(2) (the same as ``minicontainer exec``).
+The docker CLI reads the exit code with ``GET /exec/ID/json`` once the stream has ended,
+so the code is recorded before the stream is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+
+from ..errors import NotFoundError, StateError, UsageError
+from ..runtime.state import Status
+from .attach import _pump, frame, set_winsize
+from .routes import hijack, json_response, no_content, route
+
+
+def _exec(req) -> dict:
+    with req.engine.lock:
+        rec = req.engine.execs.get(req.params["id"])
+    if rec is None:
+        raise NotFoundError(f"No such exec instance: {req.params['id']}", op="exec")
+    return rec
+
+
+@route("POST", "/containers/{id}/exec")
+def create(req):
+    body = req.json(default={}) or {}
+    if not isinstance(body, dict):
+        raise UsageError("the exec config must be a JSON object", op="exec")
+    if body.get("Privileged"):
+        raise UsageError("Privileged exec is not supported by minicontainer", op="exec")
+    cmd = body.get("Cmd")
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if not cmd:
+        raise UsageError("no exec command specified", op="exec")
+    rt = req.engine.runtime
+    c = rt.refresh(rt.containers.get(req.params["id"]))
+    if c.state is not Status.RUNNING:
+        raise StateError(f"container {c.id} is not running" if c.state is not Status.PAUSED
+                         else f"container {c.id} is paused, unpause the container before exec", op="exec")
+    eid = secrets.token_hex(32)
+    rec = {"ID": eid, "ContainerID": c.id, "Cmd": list(cmd), "Env": list(body.get("Env") or []),
+           "WorkingDir": body.get("WorkingDir") or None, "User": body.get("User") or None,
+           "Tty": bool(body.get("Tty")), "AttachStdin": bool(body.get("AttachStdin")),
+           "AttachStdout": bool(body.get("AttachStdout")), "AttachStderr": bool(body.get("AttachStderr")),
+           "Running": False, "ExitCode": None, "Pid": 0, "started": False, "pty": None}
+    with req.engine.lock:
+        req.engine.execs[eid] = rec
+    return json_response({"Id": eid}, 201)
+
+
+def _run(engine, rec: dict, stdio: dict, detach: bool) -> int:
+    def on_pty(master):
+        rec["pty"] = master
+    try:
+        return _exec_in(engine, rec, stdio, detach, on_pty)
+    finally:
+        rec["pty"] = None
+
+
+def _exec_in(engine, rec, stdio, detach, on_pty) -> int:
+    from ..runtime.exec import exec_in
+    return exec_in(engine.runtime, rec["ContainerID"], rec["Cmd"], env=rec["Env"], workdir=rec["WorkingDir"],
+                   user=rec["User"], tty=rec["Tty"], interactive=rec["AttachStdin"], detach=detach,
+                   stdio=stdio, on_pty=on_pty)
+
+
+@route("POST", "/exec/{id}/start")
+def start(req):
+    rec = _exec(req)
+    body = req.json(default={}) or {}
+    with req.engine.lock:
+        if rec["started"]:
+            raise StateError(f"exec {rec['ID'][:12]} has already been started", op="exec")
+        rec["started"] = True
+    if body.get("Tty") is not None:
+        rec["Tty"] = bool(body["Tty"])
+    if body.get("Detach"):
+        rec["Running"] = True
+        try:
+            _run(req.engine, rec, {}, True)
+        finally:
+            rec["Running"] = False
+        return no_content(200)
+    wanted = {1: rec["AttachStdout"], 2: rec["AttachStderr"]}
+
+    def attached(conn):
+        sock = conn.fileno()
+        ours, pipes = [], None
+        if rec["Tty"]:
+            stdio = {0: sock, 1: sock}
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            pipes, ours = (out_r, err_r), [out_w, err_w]
+            stdio = {1: out_w, 2: err_w} | ({0: sock} if rec["AttachStdin"] else {})
+
+        def run():
+            rec["Running"] = True
+            try:
+                rec["ExitCode"] = _run(req.engine, rec, stdio, False)
+            except Exception as err:   # the command could not be started: Docker's exit codes
+                rec["ExitCode"] = getattr(err, "exit_code", 126)
+                message = f"{err}\n".encode()
+                conn.write(message if rec["Tty"] else frame(2, message))
+            finally:
+                rec["Running"] = False
+                for fd in ours:
+                    os.close(fd)
+        worker = threading.Thread(target=run, name=f"exec-{rec['ID'][:12]}", daemon=True)
+        worker.start()
+        if pipes is not None:
+            _pump(conn, pipes, False, wanted)
+        worker.join()
+    return hijack(attached, "application/vnd.docker.raw-stream" if rec["Tty"]
+                  else "application/vnd.docker.multiplexed-stream")
+
+
+@route("GET", "/exec/{id}/json")
+def inspect(req):
+    rec = _exec(req)
+    return json_response({
+        "ID": rec["ID"], "ContainerID": rec["ContainerID"], "Running": rec["Running"],
+        "ExitCode": rec["ExitCode"], "Pid": rec["Pid"], "CanRemove": False, "DetachKeys": "",
+        "OpenStdin": rec["AttachStdin"], "OpenStdout": rec["AttachStdout"], "OpenStderr": rec["AttachStderr"],
+        "ProcessConfig": {"entrypoint": rec["Cmd"][0], "arguments": rec["Cmd"][1:], "tty": rec["Tty"],
+                          "privileged": False, "user": rec["User"] or ""}})
+
+
+@route("POST", "/exec/{id}/resize")
+def resize(req):
+    rec = _exec(req)
+    if rec["pty"] is None:
+        raise StateError(f"exec {rec['ID'][:12]} has no running terminal", op="resize")
+    set_winsize(rec["pty"], req.int_arg("h", 0), req.int_arg("w", 0))
+    return no_content(200)

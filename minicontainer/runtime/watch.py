@@ -1,0 +1,100 @@
+"""Watching a container from another process: its output from now on, its next exit.
+
+This is what ``docker attach`` and ``docker wait`` need from a runtime whose containers
+are run by a monitor (mc-monitor) rather than by the process asking. Nothing here talks
+to the container: the monitor appends each line of output to ``container.log`` (Docker's
+json-file format, see :mod:`.logs`) and writes the exit status to ``exit``; a watcher
+only reads those files and the container's record, polling, so any number of watchers
+(the CLI, the engine, a notebook) can watch one container at once.
+
+A container started with ``--rm`` disappears, directory and log included, right after
+it exits. A watcher therefore opens the log *before* the start (creating it empty if
+need be: the monitor opens it with O_APPEND and so writes to the same file) and keeps the
+descriptor: a removed file stays readable through an open descriptor (unlink(2)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from .lifecycle import GONE
+from .logs import LOG_FILE
+from .state import Status
+
+POLL = 0.02
+LIVE = (Status.RUNNING, Status.PAUSED)
+
+
+def _record(rt, cid: str):
+    try:
+        return rt.refresh(rt.containers.load(cid))
+    except GONE:
+        return None
+
+
+def open_log(c):
+    """The container's log, opened now (created empty if the container never ran), at its end."""
+    fd = os.open(c.dir / LOG_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    f = os.fdopen(fd, "rb")
+    f.seek(0, os.SEEK_END)
+    return f
+
+
+def output(rt, c, log, stop=lambda: False):
+    """Yield the log records written from ``log``'s position on, until the container has run and
+    exited (or was removed, or ``stop()`` says so). A container that is only created is waited for."""
+    pending = b""
+    try:
+        while True:
+            rec = _record(rt, c.id)
+            ended = rec is None or rec.state not in LIVE + (Status.CREATED,)
+            chunk = log.read()
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict) and "log" in item:
+                        yield item
+                continue
+            if ended or stop():
+                return
+            time.sleep(POLL)
+    finally:
+        log.close()
+
+
+def next_exit(rt, c, condition: str = "not-running", stop=lambda: False, known_codes=None):
+    """Wait as ``docker wait --condition``: ``not-running`` (return at once if it is not running),
+    ``next-exit`` (the end of the next run, waiting for a start if it is created) or ``removed``.
+    The exit code, or None if ``stop()`` ended the wait. ``known_codes`` maps a container id to an
+    exit code recorded elsewhere (a container removed before its exit could be read)."""
+    first = _record(rt, c.id)
+    started = first.started_at if first else 0.0
+    last = first
+    while True:
+        rec = _record(rt, c.id)
+        if rec is not None:
+            last = rec
+        live = rec is not None and rec.state in LIVE
+        if condition == "removed":
+            done = rec is None
+        elif condition == "next-exit":
+            done = rec is None or (not live and rec.state is not Status.CREATED and
+                                   (first is None or first.state in LIVE + (Status.CREATED,) or
+                                    (rec.started_at, rec.finished_at) != (started, first.finished_at)))
+        else:
+            done = not live
+        if done:
+            code = (known_codes or {}).get(c.id)
+            if code is None and last is not None and last.exit_code is not None:
+                code = last.exit_code
+            return 0 if code is None else code
+        if stop():
+            return None
+        time.sleep(POLL)
