@@ -31,14 +31,12 @@ registry to pull from).
 from __future__ import annotations
 
 import json
-import queue
 import shutil
-import threading
 
-from ..errors import ImageError, MiniContainerError
+from ..errors import ImageError
 from . import kit
 from .errors import HTTPError
-from .routes import Response, route
+from .routes import route
 
 # query parameters that would change the isolation of RUN steps or the kind of build: refused when set
 REFUSED = {"remote": "a remote build context (git or URL)", "extrahosts": "extra /etc/hosts entries",
@@ -107,26 +105,23 @@ def unpack_context(req, scratch):
 
 
 class _Out:
-    """The builder's output stream as JSON messages on a queue (the ID goes out before 'Successfully built')."""
+    """The builder's output as JSON messages to ``report`` (the ID goes out before 'Successfully built')."""
 
-    def __init__(self, q: queue.Queue, store, quiet: bool):
-        self.q, self.store, self.quiet = q, store, quiet
+    def __init__(self, report, store, quiet: bool):
+        self.report, self.store, self.quiet = report, store, quiet
 
     def write(self, text: str) -> int:
         if text.startswith("Successfully built "):
             image = self.store.resolve(text.split()[2])
-            self.q.put({"aux": {"ID": image.id}})
+            self.report({"aux": {"ID": image.id}})
             if self.quiet:
-                self.q.put({"stream": image.id + "\n"})
+                self.report({"stream": image.id + "\n"})
         if text and not self.quiet:
-            self.q.put({"stream": text})
+            self.report({"stream": text})
         return len(text)
 
     def flush(self) -> None:
         pass
-
-
-DONE = object()
 
 
 @route("POST", "/build", max_body=None)
@@ -142,35 +137,11 @@ def build(req):
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    q: queue.Queue = queue.Queue()
     builder = Builder(req.engine.root, out=None)
-    builder.out = _Out(q, builder.store, opts["quiet"])
 
-    def work():
-        try:
-            builder.build(BuildOptions(context=context, dockerfile=dockerfile, tags=opts["tags"],
-                                       build_args=opts["build_args"], no_cache=opts["no_cache"],
-                                       target=opts["target"], labels=opts["labels"]))
-        except MiniContainerError as err:
-            text = err.message if getattr(err, "line", None) is None else str(err)
-            q.put({"errorDetail": {"message": text}, "error": text})
-        except Exception as err:  # noqa: BLE001 - reported to the client, then logged by the server
-            req.engine.log.exception("build failed")
-            q.put({"errorDetail": {"message": f"internal error: {err}"}, "error": f"internal error: {err}"})
-        finally:
-            q.put(DONE)
-
-    worker = threading.Thread(target=work, name="build", daemon=True)
-    worker.start()
-
-    def messages():
-        try:
-            while True:
-                item = q.get()
-                if item is DONE:
-                    return
-                yield json.dumps(item).encode() + b"\n"
-        finally:
-            worker.join()                      # a client that left: the build still ends cleanly
-            shutil.rmtree(scratch, ignore_errors=True)
-    return Response(200, {"Content-Type": "application/json"}, messages())
+    def work(report):
+        builder.out = _Out(report, builder.store, opts["quiet"])
+        builder.build(BuildOptions(context=context, dockerfile=dockerfile, tags=opts["tags"],
+                                   build_args=opts["build_args"], no_cache=opts["no_cache"],
+                                   target=opts["target"], labels=opts["labels"]))
+    return kit.progress_stream(req, work, what="build", cleanup=lambda: shutil.rmtree(scratch, ignore_errors=True))

@@ -203,35 +203,65 @@ def load_images(req):
     return json_stream([{"stream": line} for line in lines])
 
 
+def _settings(req):
+    from ..registry.settings import Settings
+    return Settings.load(req.engine.root)
+
+
+def _credentials(req):
+    """``X-Registry-Auth``: base64url JSON ``{"username", "password", ...}`` (docker CLI, docker-py)."""
+    import base64
+    import json
+    text = req.headers.get("X-Registry-Auth")
+    if not text:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, TypeError):
+        raise HTTPError(400, "X-Registry-Auth is not base64-encoded JSON") from None
+    if isinstance(data, dict) and data.get("username") and data.get("password"):
+        return data["username"], data["password"]
+    return None
+
+
 @route("POST", "/images/create", max_body=None)
 def create_image(req):
-    """``docker pull`` (fromImage) and ``docker import`` (fromSrc)."""
+    """``docker pull`` (fromImage) and ``docker import`` (fromSrc).
+
+    A pull goes to a registry named in the reference (``127.0.0.1:5000/app``) or to the default
+    registry when one is set (:mod:`minicontainer.registry.settings`). With Docker Hub as the
+    default, the engine never goes out to it: ``busybox`` is made from the host's busybox (as
+    ``minicontainer pull`` does), an image already here is up to date, anything else is a 404."""
     if req.arg("fromSrc") is not None:
         return _import(req)
     name = req.arg("fromImage")
     if not name:
         raise HTTPError(400, "fromImage or fromSrc is required")
-    ref, tag = familiar(name), req.arg("tag") or ""
-    if tag and ":" not in ref.rpartition("/")[2]:
-        ref = f"{ref}:{tag}"
-    from ..images import reference
-    full = reference.normalize(ref)
-    repo, _, tagpart = full.rpartition(":")
+    text, tag = name, req.arg("tag") or ""
+    if tag and "@" not in text and ":" not in text.rpartition("/")[2]:
+        text = f"{text}:{tag}" if not tag.startswith("sha256:") else f"{text}@{tag}"
+    from ..images.reference import DOCKER_HUB
+    settings = _settings(req)
+    ref = settings.reference(text)
     store = _store(req)
-    with contextlib.suppress(NotFoundError):
-        store.resolve(full)
-        return json_stream([{"status": f"Status: Image is up to date for {full}"}])
-    if full == "busybox:latest":
-        im = store.ensure_busybox()
-        return json_stream([{"status": f"Pulling from library/{repo}", "id": tagpart},
-                            {"status": "Built from the host's busybox (no registry needed)", "id": im.short_id},
-                            {"status": f"Digest: {im.id}"},
-                            {"status": f"Status: Downloaded newer image for {full}"}])
-    first = repo.split("/", 1)[0]
-    if "/" in repo and ("." in first or ":" in first or first == "localhost"):
-        raise HTTPError(501, f"pulling from registry {first} is not implemented (no registry client yet)")
-    raise NotFoundError(f"pull access denied for {repo}: no registry here and no such image: {full} "
-                        f"(only busybox can be pulled, from the host's busybox)", op="pull")
+    if ref.domain == DOCKER_HUB:
+        shown = ref.local_tag or str(ref)
+        with contextlib.suppress(NotFoundError):
+            store.resolve(shown)
+            return json_stream([{"status": f"Status: Image is up to date for {shown}"}])
+        if shown == "busybox:latest":
+            im = store.ensure_busybox()
+            return json_stream([{"status": "Pulling from library/busybox", "id": "latest"},
+                                {"status": "Made from the host's busybox (this engine does not use Docker Hub)",
+                                 "id": im.short_id},
+                                {"status": f"Status: Downloaded newer image for {shown}"}])
+        raise NotFoundError(f"pull access denied for {ref.familiar_name}: no such image here, and this engine "
+                            f"does not use Docker Hub (name a registry, e.g. 127.0.0.1:5000/{ref.familiar_name}, "
+                            f"or set a default one: minicontainer registry default HOST:PORT)", op="pull")
+    from ..registry.pull import pull
+    creds = _credentials(req)
+    return kit.progress_stream(req, lambda report: pull(store, text, settings, report=report, credentials=creds),
+                               what="pull", early_errors=True, hold=1)
 
 
 def _import(req):
@@ -249,5 +279,19 @@ def _import(req):
 
 @route("POST", "/images/{name:path}/push")
 def push_image(req):
-    _store(req).resolve(familiar(req.params["name"]))
-    raise HTTPError(501, "pushing to a registry is not implemented (no registry client yet)")
+    """``docker push``: the blobs the registry lacks, then the manifest (:mod:`minicontainer.registry.push`)."""
+    from ..registry.push import push
+    name, tag = familiar(req.params["name"]), req.arg("tag") or ""
+    text = f"{name}:{tag}" if tag and ":" not in name.rpartition("/")[2] else name
+    store, settings, creds = _store(req), _settings(req), _credentials(req)
+    store.resolve(text)                     # a 404 for an image that is not here, before any message
+    from ..images.reference import DOCKER_HUB
+    if settings.reference(text).domain == DOCKER_HUB:
+        raise HTTPError(403, f"this engine does not push to Docker Hub: tag the image for a registry "
+                             f"(docker tag {text} 127.0.0.1:5000/{text}) or set a default one")
+
+    def work(report):
+        digest, size = push(store, text, settings, report=report, credentials=creds)
+        report({"status": f"{tag or 'latest'}: digest: {digest} size: {size}"})
+        report({"progressDetail": {}, "aux": {"Tag": tag or "latest", "Digest": digest, "Size": size}})
+    return kit.progress_stream(req, work, what="push", early_errors=True)

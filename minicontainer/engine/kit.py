@@ -93,3 +93,67 @@ def file_response(path: Path, content_type: str, scratch: Path) -> object:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return raw_stream(chunks(), content_type, headers={"Content-Length": str(size)})
+
+
+class _Done:
+    def __init__(self, error: BaseException | None = None):
+        self.error = error
+
+
+def progress_stream(req, work, *, what: str, cleanup=None, early_errors: bool = False, hold: int = 0):
+    """Run ``work(report)`` on a thread and stream every ``report(message)`` as one JSON line.
+
+    A library error after the stream has begun becomes its last message, Docker's
+    ``{"errorDetail": {"message": ...}, "error": ...}`` (the status line is sent already). With
+    ``early_errors``, an error raised before the first message is raised here instead, so it gets
+    its own status (a pull of an image that does not exist is a 404, not a 200 with an error);
+    ``hold`` more messages are kept back first (a pull says "Pulling from" before it asks the
+    registry anything). ``cleanup()`` runs once the work has ended, whether the client stayed or not."""
+    import json
+    import queue
+    import threading
+    from ..errors import MiniContainerError
+    q: queue.Queue = queue.Queue()
+
+    def run():
+        try:
+            work(q.put)
+            q.put(_Done())
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, which reports it
+            if not isinstance(err, MiniContainerError):
+                req.engine.log.exception("%s failed", what)
+            q.put(_Done(err))
+
+    worker = threading.Thread(target=run, name=what, daemon=True)
+    worker.start()
+    held = [q.get()]
+    while early_errors and len(held) <= hold and not isinstance(held[-1], _Done):
+        held.append(q.get())
+    if early_errors and isinstance(held[-1], _Done) and held[-1].error is not None:
+        worker.join()
+        if cleanup is not None:
+            cleanup()
+        raise held[-1].error
+
+    def error_message(err: BaseException) -> dict:
+        if isinstance(err, MiniContainerError):
+            text = str(err) if getattr(err, "line", None) is not None else err.message
+        else:
+            text = f"internal error: {type(err).__name__}: {err}"
+        return {"errorDetail": {"message": text}, "error": text}
+
+    def lines():
+        try:
+            while True:
+                item = held.pop(0) if held else q.get()
+                if isinstance(item, _Done):
+                    if item.error is not None:
+                        yield json.dumps(error_message(item.error)).encode() + b"\n"
+                    return
+                yield json.dumps(item).encode() + b"\n"
+        finally:
+            worker.join()                     # a client that left: the work still ends cleanly
+            if cleanup is not None:
+                cleanup()
+    from .routes import Response
+    return Response(200, {"Content-Type": "application/json"}, lines())
