@@ -19,7 +19,7 @@ export MINICONTAINER_BUILD  := $(BUILD)
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test setup system venv guest bench clean help dirs course hub-proxy docker-cli
+.PHONY: lab test setup system venv guest bench clean help dirs course hub-proxy docker-cli images
 
 help:
 	@echo "make lab    - install everything, open JupyterLab on the course (127.0.0.1:$(LAB_PORT))"
@@ -42,6 +42,8 @@ $(VENV)/.installed: pyproject.toml
 
 guest: venv
 	@$(PY) -m minicontainer.monitor
+	@# the static timer every environment of chapter 08's overhead table is timed with
+	@$(PY) -m vmcompare.timer
 	@# bytecode ahead of time: this environment may set PYTHONDONTWRITEBYTECODE, and compiling
 	@# the runtime's modules on every `minicontainer run` would cost ~20 ms
 	@$(PY) -m compileall -q minicontainer vmcompare >/dev/null
@@ -51,7 +53,7 @@ guest: venv
 dirs:
 	@mkdir -p $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
 
-lab: setup dirs
+lab: setup dirs images
 	@token=$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n'); \
 	echo ""; \
 	echo "  The course: http://127.0.0.1:$(LAB_PORT)/lab/tree/00-preflight.ipynb?token=$$token"; \
@@ -60,7 +62,7 @@ lab: setup dirs
 	exec $(VENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) --allow-root \
 	  --ServerApp.root_dir=$(ROOT)/notebooks --IdentityProvider.token=$$token
 
-test: setup dirs hub-proxy
+test: setup dirs hub-proxy images
 	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks \
 	  --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
@@ -76,6 +78,12 @@ docker-cli: $(DOCKER_CLI)
 
 $(DOCKER_CLI):
 	@scripts/fetch-docker-cli.sh $(BUILD)/docker-cli
+
+# The course's images: debian:bookworm-slim from Debian's packages (mmdebstrap, once: cached in
+# build/images/ by recipe hash) and busybox, in the lab's state root build/lab-root, pushed to the
+# lab registry (build/registry, 127.0.0.1:5000) as library/debian:bookworm-slim and library/busybox.
+images: system venv
+	@scripts/lab-images.sh $(VENV) $(BUILD)/lab-root $(BUILD)/registry
 
 # configurable-http-proxy for the JupyterHub smoke test and docs/classroom-hub.md, from npm, kept in
 # build/hub/ (not global). 4.6.x runs on Debian 12's Node.js 18; 5.x needs Node.js >= 20.
