@@ -228,3 +228,51 @@ def test_args_on_different_indexes_all_hold_on_the_same_index_any_holds():
     assert run_bpf(prog, NR["kill"], [1, 15]) == EPERM and run_bpf(prog, NR["kill"], [2, 9]) == EPERM
     assert run_bpf(prog, NR["tkill"], [5, 15]) == ALLOW and run_bpf(prog, NR["tkill"], [5, 9]) == ALLOW
     assert run_bpf(prog, NR["tkill"], [5, 2]) == EPERM
+
+
+# --- the project's own default: an allow-list at least as strict as Docker's ------------------------
+
+def probes(table):
+    """(nr, args) pairs: every call of the ABI with zero arguments, the arguments that decide the
+    conditional rules (clone flags, socket families, personalities, mknod file types), and numbers
+    beyond the table."""
+    nrs = sorted(set(table.numbers.values()))
+    out = [(nr, [0] * 6) for nr in nrs] + [(max(nrs) + k, [0] * 6) for k in (1, 50, 500)]
+    n = table.numbers.get
+    for flags in (SIGCHLD, 0x003D0F00, CLONE_NEWUSER, CLONE_NEWNS | SIGCHLD, 0x7E020000):
+        out += [(n("clone"), [flags, 0]), (n("clone"), [0, flags])]     # s390 swaps the two
+    out += [(n("socket"), [family]) for family in range(0, 48)]
+    out += [(n("personality"), [value]) for value in (0, 8, 0x20000, 0x20008, 0x400000, 0xFFFFFFFF, 3)]
+    for mode in (0o020600, 0o060600, 0o010600, 0o140600, 0o100600, 0o000600):
+        out += [(n("mknod"), [0, mode]), (n("mknodat"), [0, 0, mode])]
+    return [(nr, args) for nr, args in out if nr is not None]
+
+
+@pytest.mark.parametrize("extra", [[], ["CAP_SYS_ADMIN"], ["CAP_SYS_PTRACE", "CAP_SYS_TIME", "CAP_SYS_NICE"],
+                                   ["CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_SYSLOG", "CAP_BPF", "CAP_PERFMON"]])
+def test_our_default_refuses_at_least_what_dockers_refuses(extra):
+    from minicontainer.security.defaults import DEFAULT_PROFILE
+    keep = [*caps.DEFAULT, *extra]
+    ours = program(resolve(DEFAULT_PROFILE, keep, arch="x86_64", kernel=(6, 1)))
+    theirs = program(docker(keep))
+    looser = []
+    for table in TABLES:
+        audit = table.audit_arch
+        for nr, args in probes(table):
+            if run_bpf(theirs, nr, args, arch=audit) != ALLOW and run_bpf(ours, nr, args, arch=audit) == ALLOW:
+                looser.append((table.name, hex(nr), args[:3]))
+    assert looser == []
+
+
+def test_our_default_covers_the_same_abis_and_refuses_with_eperm():
+    from minicontainer.security.defaults import DEFAULT_PROFILE
+    p = resolve(DEFAULT_PROFILE, caps.DEFAULT, arch="x86_64", kernel=(6, 1))
+    assert (p.default_action, p.default_errno_ret) == ("SCMP_ACT_ERRNO", errno.EPERM)
+    assert p.architectures == docker().architectures
+    prog = program(p)
+    for name in ("mount", "unshare", "keyctl", "pivot_root", "io_uring_setup", "userfaultfd", "kexec_load"):
+        assert run_bpf(prog, NR[name]) == EPERM, name
+    for name in ("arch_prctl", "read", "execve", "chroot", "ptrace", "socketpair", "rseq"):
+        assert run_bpf(prog, NR[name]) == ALLOW, name
+    assert run_bpf(prog, NR["socket"], [40]) == EPERM and run_bpf(prog, NR["socket"], [1]) == ALLOW
+    assert run_bpf(prog, 1000) == ENOSYS

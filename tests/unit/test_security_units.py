@@ -200,10 +200,13 @@ def test_given_capability_gives_the_calls_back():
     assert run_bpf(prog, NUMBERS["keyctl"]) == errno_ret(errno.EPERM)
 
 
-def test_foreign_architectures_and_x32_are_killed():
+def test_foreign_architectures_are_killed_i386_and_x32_get_the_same_rules():
     prog = default_program().program
-    assert run_bpf(prog, NUMBERS["read"], arch=0x40000003) == KILL_PROCESS    # AUDIT_ARCH_I386
-    assert run_bpf(prog, 0x40000000 | NUMBERS["mount"]) == KILL_PROCESS        # the x32 ABI
+    assert run_bpf(prog, NUMBERS["read"], arch=0xC00000B7) == KILL_PROCESS    # AUDIT_ARCH_AARCH64
+    assert run_bpf(prog, 21, arch=0x40000003) == errno_ret(errno.EPERM)       # i386's mount
+    assert run_bpf(prog, 3, arch=0x40000003) == ALLOW                         # i386's read
+    assert run_bpf(prog, 0x40000000 | NUMBERS["mount"]) == errno_ret(errno.EPERM)   # the x32 ABI
+    assert run_bpf(prog, 0x40000000 | NUMBERS["read"]) == ALLOW
 
 
 @pytest.mark.parametrize("op, value, two, yes, no", [
@@ -243,7 +246,7 @@ def test_an_allow_list_profile_of_300_calls_compiles_and_runs():
 def test_disassembly_reads_like_bpf_asm():
     lines = disassemble(default_program().program)
     assert lines[0].split() == ["0", "ld", "arch"]
-    assert lines[-1].split()[-1] == "ALLOW"
+    assert lines[-1].split()[-1] == "ERRNO(EPERM)"      # an allow-list: the default refuses
     assert describe_action(errno_ret(errno.EPERM)) == "ERRNO(EPERM)"
 
 
