@@ -135,7 +135,7 @@ def gzip_layer(src: Path, dest: Path, *, progress=None) -> tuple[str, int]:
 
 def exists(session, repository: str, digest: str, *, scope: str) -> bool:
     """``HEAD /v2/<name>/blobs/<digest>``: does the registry have this blob?"""
-    r = session.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404))
+    r = session.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404), blob=True)
     return r.status_code == 200
 
 
