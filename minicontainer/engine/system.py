@@ -132,7 +132,7 @@ def info_document(engine) -> dict:
         "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + time.strftime("%z")[:3] + ":"
         + time.strftime("%z")[3:],
         "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs" if cg["CgroupVersion"] else "none",
-        "CgroupVersion": cg["CgroupVersion"], "NEventsListener": 0,
+        "CgroupVersion": cg["CgroupVersion"], "NEventsListener": _listeners.count,
         "KernelVersion": uname.release, "OperatingSystem": release.get("PRETTY_NAME", "Linux"),
         "OSVersion": release.get("VERSION_ID", ""), "OSType": "linux", "Architecture": uname.machine,
         "NCPU": os.cpu_count() or 1, "MemTotal": mem_total(),
@@ -223,6 +223,20 @@ def build_prune(req):
 
 
 # -- events --------------------------------------------------------------------------
+class _Listeners:
+    """How many ``/events`` streams are open (``docker info``'s NEventsListener)."""
+
+    def __init__(self):
+        self.count, self._lock = 0, threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+
+
+_listeners = _Listeners()
+
+
 @route("GET", "/events")
 def events_stream(req):
     """``docker events``: past events from ``since``, then new ones until ``until`` or the client leaves."""
@@ -232,9 +246,13 @@ def events_stream(req):
     import json
 
     def chunks():
-        for event in events.follow(req.engine.root, since, until, filters, stop=req.disconnected, poll=0.1):
-            if event is not None:
-                yield json.dumps(event).encode() + b"\n"
-            else:
-                yield b""
+        _listeners.add(1)
+        try:
+            for event in events.follow(req.engine.root, since, until, filters, stop=req.disconnected, poll=0.1):
+                if event is not None:
+                    yield json.dumps(event).encode() + b"\n"
+                else:
+                    yield b""
+        finally:
+            _listeners.add(-1)
     return raw_stream(chunks(), "application/json")

@@ -104,6 +104,8 @@ def test_events_streamed_while_a_container_runs(client, engine):
     stream = client.events(decode=True, filters={"type": "container"}, until=time.time() + 20)
     seen = []
     try:
+        time.sleep(0.2)
+        assert client.info()["NEventsListener"] == 1          # this stream
         started.set()
         for event in stream:
             seen.append(event)
