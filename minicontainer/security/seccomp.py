@@ -203,9 +203,10 @@ def _decisions(profile: Profile, numbers: dict[str, int]) -> tuple[dict[int, int
     return plain, conditional
 
 
-def _branch(asm: Assembler, profile: Profile, table: ArchTable, done: str) -> None:
-    """The rules of one ABI; ends by jumping to ``done`` (the default action)."""
-    asm.emit(LD_W_ABS, OFF_NR)
+def _branch(asm: Assembler, profile: Profile, table: ArchTable, done: str, loaded: bool = False) -> None:
+    """The rules of one ABI; ends by jumping to ``done`` (the default action). ``loaded``: A holds nr."""
+    if not loaded:
+        asm.emit(LD_W_ABS, OFF_NR)
     named = [table.numbers[n] for rule in profile.rules for n in rule.names if n in table.numbers]
     if profile.default_action not in PERMISSIVE and named:
         asm.emit(JGT_K, max(named), 0, 1)          # newer than anything the profile knows: ENOSYS
@@ -266,7 +267,7 @@ def compile_profile(profile: Profile, tables: list[ArchTable] | None = None) -> 
                 asm.emit(RET_K, RET_KILL_PROCESS)
             else:
                 asm.jump(entry[x32.name])
-        _branch(asm, profile, table, done)
+        _branch(asm, profile, table, done, loaded=table is native and bool(native.x32_bit))
     # 2. nothing matched
     asm.label(done)
     asm.emit(RET_K, profile.default_ret)
@@ -295,6 +296,8 @@ def disassemble(program: bytes) -> list[str]:
             out.append(f"{i // 8:4}  {name}  #{k:#x}  jt {jt} jf {jf}")
         elif code == RET_K:
             out.append(f"{i // 8:4}  ret  {describe_action(k)}")
+        elif code == JA:
+            out.append(f"{i // 8:4}  ja   {i // 8 + 1 + k}")
         else:
             out.append(f"{i // 8:4}  {name}  #{k:#x}")
     return out
