@@ -169,10 +169,14 @@ def execute_rm(args) -> int:
     return for_each(args.containers, remove)
 
 
-def add_inspect_arguments(p) -> None:
+def add_inspect_arguments(p, kind: str | None = None) -> None:
+    """``inspect``'s flags; ``container inspect``/``image inspect`` pass their ``kind`` (no --type)."""
     from ..runtime.inspect import KINDS
     p.add_argument("-f", "--format", help="a Go template, e.g. '{{.State.Status}}' or '{{json .Config}}'")
-    p.add_argument("--type", choices=KINDS, help="only look for this kind of object")
+    if kind is None:
+        p.add_argument("--type", choices=KINDS, help="only look for this kind of object")
+    else:
+        p.set_defaults(type=kind)
     p.add_argument("objects", nargs="+", metavar="NAME|ID")
 
 
@@ -282,10 +286,18 @@ def add_container_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     prune = sub.add_parser("prune", help="remove every stopped container and sweep their leftovers")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    inspect = sub.add_parser("inspect", help="show containers as JSON, or through a Go template (-f)")
+    add_inspect_arguments(inspect, "container")
+
+
+def execute_container(args) -> int:
+    if args.action == "inspect":
+        return execute_inspect(args)
+    return _container_prune(args)
 
 
 @docker_codes
-def execute_container(args) -> int:
+def _container_prune(args) -> int:
     from ..runtime.prune import prune
     if not _confirm(args.force, "all stopped containers"):
         return 0

@@ -193,9 +193,17 @@ def add_image_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     prune = sub.add_parser("prune", help="remove unused untagged images and unused layers")
     prune.add_argument("-f", "--force", action="store_true", help="do not ask (accepted for Docker compatibility)")
+    add_images_arguments(sub.add_parser("ls", aliases=["list"], help="list images (as 'images')"))
+    from .containers import add_inspect_arguments
+    add_inspect_arguments(sub.add_parser("inspect", help="show images as JSON, or through a Go template (-f)"), "image")
 
 
 def execute_image(args) -> int:
+    if args.action in ("ls", "list"):
+        return execute_images(args)
+    if args.action == "inspect":
+        from .containers import execute_inspect
+        return execute_inspect(args)
     lines = _store(args).prune(in_use=_in_use(args))
     print("\n".join(lines) if lines else "Total reclaimed space: 0B")
     return 0

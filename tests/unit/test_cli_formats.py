@@ -231,3 +231,15 @@ def test_formats_helpers():
     assert inspect_lines([{"a": 1}, {"a": 2}], "json") == ['{"a":1}', '{"a":2}']
     assert listing_lines("{{.A}}", [{"A": "x"}], {"A": "COL"}, "table {{.A}}") == ["x"]
     assert listing_lines(None, [{"A": "x"}], {"A": "COL"}, "table {{.A}}\t{{.A}}") == ["COL       COL", "x         x"]
+
+
+def test_container_and_image_subcommands(capsys, root):
+    assert run(capsys, root, "container", "inspect", "-f", "{{.Name}}", "web")[:2] == (0, "/web\n")
+    rc, out, err = run(capsys, root, "container", "inspect", "-f", "{{.Id}}", "busybox")
+    assert (rc, out, err) == (1, "", "minicontainer: no such container: busybox\n")
+    assert run(capsys, root, "image", "inspect", "-f", "{{.RootFS.Type}}", "busybox")[:2] == (0, "layers\n")
+    assert run(capsys, root, "image", "inspect", "-f", "{{.Id}}", "web")[0] == 1
+    rc, out, _ = run(capsys, root, "image", "ls", "app", "--format", "{{.Tag}}")
+    assert (rc, out) == (0, "1\n2\n")
+    assert run(capsys, root, "image", "list", "-q", "busybox")[1].strip() == run(capsys, root, "images", "-q",
+                                                                                  "busybox")[1].strip()
