@@ -51,7 +51,8 @@ class BuildOptions:
     no_cache: bool = False
     target: str | None = None
     labels: dict[str, str] = field(default_factory=dict)   # added to the result, as a last LABEL step
-    network: str = "bridge"                    # RUN steps' network (build --network), Docker's default
+    network: str | None = None                 # RUN steps' network (build --network); None: Docker's
+                                               # default, the default bridge (none when rootless)
 
 
 @dataclass
@@ -114,6 +115,10 @@ class Builder:
         dockerfile = Path(opts.dockerfile) if opts.dockerfile else context / "Dockerfile"
         tags = [reference.normalize(t) for t in opts.tags]          # bad tags fail before any work
         from .. import network
+        if opts.network is None:
+            import dataclasses
+            from ..security.rootless import default_network
+            opts = dataclasses.replace(opts, network=default_network())
         network.validate(self.root, opts.network)                   # so does an unknown --network
         try:
             text = dockerfile.read_text()

@@ -15,8 +15,9 @@ def add_arguments(p):
     p.add_argument("--target", metavar="STAGE", help="build up to this stage and stop")
     p.add_argument("--label", action="append", default=[], metavar="K=V", help="set a label on the result")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
-    p.add_argument("--network", default="bridge", metavar="NETWORK",
-                   help="the network of RUN steps: bridge (default), none, host or a network's name")
+    p.add_argument("--network", metavar="NETWORK",
+                   help="the network of RUN steps: bridge (default; none when rootless), none, host or a "
+                        "network's name")
 
 
 def execute(args) -> int:
