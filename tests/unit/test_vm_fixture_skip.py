@@ -1,22 +1,11 @@
-"""The VM tests' kernel fixture (tests/vm/conftest.py) skips only for a missing network: any other
-failure to get the guest kernel must fail the suite, not hide as a skip."""
-
-import importlib.util
-from pathlib import Path
+"""The VM tests' kernel fixtures (tests/vm/conftest.py, through tests/guest_kernel_fetch.py) skip
+only for a missing network: any other failure to get the guest kernel must fail the suite, not hide
+as a skip."""
 
 import pytest
 
+from guest_kernel_fetch import fetch_or_skip
 from vmcompare.errors import KernelFetchError
-
-CONFTEST = Path(__file__).resolve().parents[1] / "vm" / "conftest.py"
-
-
-@pytest.fixture(scope="module")
-def vm_conftest():
-    spec = importlib.util.spec_from_file_location("vm_conftest_under_test", CONFTEST)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def raising(err):
@@ -32,9 +21,9 @@ def raising(err):
     "deb:80 (10.0.0.1), connection timed out",
     "apt-get update failed: ['W: Some index files failed to download. They have been ignored']",
 ])
-def test_no_network_is_a_skip(vm_conftest, message):
+def test_no_network_is_a_skip(message):
     with pytest.raises(pytest.skip.Exception, match="no network"):
-        vm_conftest.fetch_or_skip("cloud", raising(KernelFetchError(message, op="fetch guest kernel")))
+        fetch_or_skip("cloud", raising(KernelFetchError(message, op="fetch guest kernel")))
 
 
 @pytest.mark.parametrize("err", [
@@ -44,10 +33,10 @@ def test_no_network_is_a_skip(vm_conftest, message):
     TypeError("fetch_kernel() got an unexpected keyword argument"),
     PermissionError(13, "Permission denied"),
 ])
-def test_any_other_failure_is_raised_not_skipped(vm_conftest, err):
+def test_any_other_failure_is_raised_not_skipped(err):
     with pytest.raises(type(err)):
-        vm_conftest.fetch_or_skip("cloud", raising(err))
+        fetch_or_skip("cloud", raising(err))
 
 
-def test_a_kernel_that_can_be_had_is_returned(vm_conftest):
-    assert vm_conftest.fetch_or_skip("cloud", lambda flavour, log: f"kernel:{flavour}") == "kernel:cloud"
+def test_a_kernel_that_can_be_had_is_returned():
+    assert fetch_or_skip("cloud", lambda flavour, log: f"kernel:{flavour}") == "kernel:cloud"

@@ -3,30 +3,12 @@ the guest kernel cannot be downloaded because there is no network; any other fai
 kernel (a broken package, dpkg failing, a bug in the fetcher) is an error, not a skip. After every
 test they check that no QEMU process of ours survived."""
 
-import re
 import shutil
 
 import pytest
 
+from guest_kernel_fetch import fetch_or_skip
 from vmcompare import qemu
-from vmcompare.errors import KernelFetchError
-
-#: what apt-get says when it cannot reach the archive at all (name resolution, no route, refused, timed out)
-OFFLINE = re.compile(r"temporary failure resolving|could not resolve|name or service not known|"
-                     r"network is unreachable|no route to host|connection refused|connection timed out|"
-                     r"could not connect|unable to connect|some index files failed to download", re.I)
-
-
-def fetch_or_skip(flavour: str, fetch=None):
-    """The cached or downloaded guest kernel; skip only when the download failed for want of a network."""
-    if fetch is None:
-        from vmcompare.guestkernel import fetch_kernel as fetch
-    try:
-        return fetch(flavour, log=lambda *_: None)
-    except KernelFetchError as err:
-        if not OFFLINE.search(str(err)):
-            raise
-        pytest.skip(f"no {flavour} guest kernel: no network to download it ({err})")
 
 
 @pytest.fixture(scope="session")
