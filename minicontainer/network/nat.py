@@ -32,7 +32,6 @@ an ``--internal`` network gets isolation rules and no masquerade.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import shutil
@@ -133,7 +132,6 @@ class Nat:
     def attach(self, net: Network) -> bool:
         """Make ``net`` a user of its bridge's rules, installing them for the first user.
         Returns False when the host has no packet filter tool (a warning says so)."""
-        ipaddress.ip_network(net.subnet)
         with self._lock():
             data = self._read(net.bridge)
             me = {"root": self.me, "network": net.name}
