@@ -264,15 +264,20 @@ def create_image(req):
                                what="pull", early_errors=True, hold=1)
 
 
+def _repo_tag(req) -> list[str]:
+    """``repo`` and ``tag`` of the query as the one name to tag with (none without ``repo``)."""
+    repo, tag = req.arg("repo"), req.arg("tag") or "latest"
+    if not repo:
+        return []
+    repo = familiar(repo)
+    return [repo if ":" in repo.rpartition("/")[2] else f"{repo}:{tag}"]
+
+
 def _import(req):
     from ..images import archive
     if req.arg("fromSrc") != "-":
         raise HTTPError(400, "only fromSrc=- (a root filesystem tar as the request body) is supported")
-    repo, tag = req.arg("repo"), req.arg("tag") or "latest"
-    tags = []
-    if repo:
-        repo = familiar(repo)
-        tags = [repo if ":" in repo.rpartition("/")[2] else f"{repo}:{tag}"]
+    tags = _repo_tag(req)
     im = _from_upload(req, "rootfs.tar", lambda path: archive.import_rootfs(_store(req), path, tags))
     return json_stream([{"status": im.id}])
 
@@ -295,3 +300,30 @@ def push_image(req):
         report({"status": f"{tag or 'latest'}: digest: {digest} size: {size}"})
         report({"progressDetail": {}, "aux": {"Tag": tag or "latest", "Digest": digest, "Size": size}})
     return kit.progress_stream(req, work, what="push", early_errors=True)
+
+
+COMMIT_CONFIG = ("Cmd", "Entrypoint", "Env", "Labels", "WorkingDir", "User", "ExposedPorts", "Volumes", "StopSignal")
+
+
+@route("POST", "/commit")
+def commit_container(req):
+    """``docker commit``: the container's upper directory as a new layer on its image (images.commit)."""
+    from ..images.commit import commit
+    ref = req.arg("container")
+    if not ref:
+        raise HTTPError(400, "container is required (container=...)")
+    if any(req.args("changes")):
+        raise HTTPError(400, "commit changes (-c) are not supported: set the config in the request body instead")
+    body = kit.json_object(req)
+    unknown = sorted(k for k, v in body.items() if v not in (None, "", [], {}) and k not in COMMIT_CONFIG)
+    if unknown:
+        raise HTTPError(400, f"commit: config field {unknown[0]} is not supported (only {', '.join(COMMIT_CONFIG)})")
+    changes = {k: v for k, v in body.items() if k in COMMIT_CONFIG and v not in (None, "", [], {})}
+    c = req.engine.runtime.containers.get(ref)
+    store = _store(req)
+    tags = _repo_tag(req)
+    cmd = " ".join(c.command or [])
+    im = commit(store, store.resolve(c.image_id), c.upper_dir, tags=tags,
+                created_by=f"minicontainer commit {c.name}" + (f" ({cmd})" if cmd else ""),
+                comment=req.arg("comment") or "", author=req.arg("author") or "", config_changes=changes or None)
+    return json_response({"Id": im.id}, 201)

@@ -177,3 +177,26 @@ def test_import_rootfs(client, engine):
     text = "".join(chunk if isinstance(chunk, str) else chunk.decode() for chunk in out)
     image = ImageStore(engine.root).resolve("imported:1")
     assert image.id in text and len(image.diff_ids) == 1
+
+
+def test_commit(client, engine):
+    from minicontainer.runtime import Runtime, RunOptions
+    rt = Runtime(engine.root)
+    with open("/dev/null", "r+b") as null:
+        r = rt.run(RunOptions(image="busybox", command=["sh", "-c", "echo made > /made"], network="none"),
+                   stdin=null, stdout=null, stderr=null)
+    assert r.exit_code == 0
+    out = client.api.commit(r.container.id, repository="snap", tag="1", message="a snapshot", author="me",
+                            conf={"Cmd": ["cat", "/made"]})
+    image = ImageStore(engine.root).resolve("snap:1")
+    assert out["Id"] == image.id and image.config["Cmd"] == ["cat", "/made"]
+    assert (image.layer_dirs[-1] / "made").read_text() == "made\n"
+    assert image.history[-1]["comment"] == "a snapshot" and image.raw["author"] == "me"
+    with pytest.raises(docker.errors.NotFound):
+        client.api.commit("nosuchcontainer", repository="x")
+    with pytest.raises(docker.errors.APIError) as err:
+        client.api.commit(r.container.id, repository="x", conf={"Privileged": True})
+    assert err.value.status_code == 400 and "Privileged" in str(err.value)
+    with pytest.raises(docker.errors.APIError) as err:
+        client.api.commit(r.container.id, repository="x", changes=["CMD ls"])
+    assert err.value.status_code == 400
