@@ -151,11 +151,18 @@ def matches(event: dict, filters: dict[str, list[str]]) -> bool:
     actor = event.get("Actor") or {}
     aid, attrs, kind = actor.get("ID", ""), actor.get("Attributes") or {}, event.get("Type")
 
+    def same(name, value: str, want_type: str) -> bool:
+        if name is None:
+            return False
+        if want_type == "image":                   # busybox, busybox:latest and docker.io/library/busybox
+            return _image_name(name) == _image_name(value)
+        return name == value
+
     def is_object(want_type: str, values: list[str]) -> bool:
         if kind == want_type:
-            return any(aid == v or (len(v) >= 1 and aid.startswith(v)) or attrs.get("name") == v for v in values)
+            return any(aid == v or (v and aid.startswith(v)) or same(attrs.get("name"), v, want_type) for v in values)
         related = {"container": attrs.get("container"), "image": attrs.get("image")}.get(want_type)
-        return related is not None and any(related == v or related.startswith(v) for v in values)
+        return related is not None and any(same(related, v, want_type) or related.startswith(v) for v in values)
 
     for key, values in filters.items():
         if not values:
@@ -172,6 +179,13 @@ def matches(event: dict, filters: dict[str, list[str]]) -> bool:
                                       for k, sep, v in (x.partition("=") for x in values)):
             return False
     return True
+
+
+def _image_name(ref: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+    return ref[:-len(":latest")] if ref.endswith(":latest") else ref
 
 
 def _lines(path: Path, offset: int = 0):

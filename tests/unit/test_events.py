@@ -142,3 +142,12 @@ def test_network_create_event(tmp_path):
     evs = events.read(tmp_path, filters={"type": ["network"]})
     assert [(e["Action"], e["Actor"]["ID"]) for e in evs] == [("create", net.id)]
     assert len(net.id) == 64 and evs[0]["Actor"]["Attributes"]["name"] == "backend"
+
+
+def test_image_filter_reads_names_as_docker_does(tmp_path):
+    events.record(tmp_path, "image", "tag", "sha256:" + "1" * 64, {"name": "busybox:latest"})
+    events.record(tmp_path, "container", "create", "c" * 64, {"name": "web", "image": "busybox"})
+    events.record(tmp_path, "image", "tag", "sha256:" + "2" * 64, {"name": "busybox:1.36"})
+    for wanted in ("busybox", "busybox:latest", "docker.io/library/busybox"):
+        assert [e["Action"] for e in events.read(tmp_path, filters={"image": [wanted]})] == ["tag", "create"]
+    assert [e["Actor"]["ID"][-1] for e in events.read(tmp_path, filters={"image": ["busybox:1.36"]})] == ["2"]
