@@ -9,9 +9,9 @@ have only ``lo``), not bridges, and cannot be created, removed or connected to.
 
 Docker semantics kept: ``bridge``, ``host`` and ``none`` are pre-defined (403 on remove),
 a name in use is a 409, removing a network a container uses is a 409, and ``prune``
-removes the user networks no container is on or configured for. Options that would change
-isolation (``Internal`` off the default, IPv6, another driver, driver options other than
-the bridge's name) are refused by name.
+removes the user networks no container is on or configured for. ``Internal`` makes a network
+with no route out (no NAT). Options that would change isolation in ways not built here (IPv6,
+another driver, driver options other than the bridge's name) are refused by name.
 """
 
 from __future__ import annotations
@@ -114,10 +114,8 @@ def create_network(req):
     driver = body.get("Driver") or "bridge"
     if driver != "bridge":
         raise HTTPError(400, f"network driver {driver!r} is not supported (only bridge)")
-    for key, what in (("EnableIPv6", "IPv6"), ("Internal", "internal networks (every network here has no "
-                                                               "outbound NAT already)"),
-                      ("Attachable", "attachable networks"), ("Ingress", "ingress networks"),
-                      ("ConfigOnly", "config-only networks")):
+    for key, what in (("EnableIPv6", "IPv6"), ("Attachable", "attachable networks"),
+                      ("Ingress", "ingress networks"), ("ConfigOnly", "config-only networks")):
         if body.get(key):
             raise HTTPError(400, f"{key} is not supported: {what}")
     options = dict(body.get("Options") or {})
@@ -135,7 +133,12 @@ def create_network(req):
     subnet = configs[0].get("Subnet") if configs else None
     if configs and configs[0].get("Gateway"):
         raise HTTPError(400, "IPAM: the gateway is always the subnet's first address here")
-    net = _store(req).create(name, subnet, bridge=bridge)
+    if not isinstance(body.get("Internal", False), bool):
+        raise HTTPError(400, "Internal must be true or false")
+    from .. import network
+    store = _store(req)
+    net = network.create_network(req.engine.root, name, subnet, bridge=bridge, internal=bool(body.get("Internal")),
+                                 store=store)
     return json_response({"Id": net.id, "Warning": ""}, 201)
 
 

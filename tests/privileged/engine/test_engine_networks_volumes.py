@@ -41,7 +41,7 @@ def test_network_crud_and_errors(client, engine, netname):
         with pytest.raises(docker.errors.APIError) as err:
             client.networks.create(netname)
         assert err.value.status_code == 409
-        for kw, needle in (({"driver": "overlay"}, "driver"), ({"internal": True}, "Internal"),
+        for kw, needle in (({"driver": "overlay"}, "driver"), ({"attachable": True}, "Attachable"),
                            ({"enable_ipv6": True}, "EnableIPv6"), ({"options": {"mtu": "9000"}}, "mtu")):
             with pytest.raises(docker.errors.APIError) as err:
                 client.networks.create(netname + "x", **kw)
@@ -51,6 +51,9 @@ def test_network_crud_and_errors(client, engine, netname):
                 pool_configs=[docker.types.IPAMPool(subnet="10.88.5.0/24")]))
         assert err.value.status_code == 409 and "overlaps" in str(err.value)
         assert store.record(netname + "x") is None
+        inner = client.networks.create(netname + "i", internal=True)
+        assert inner.attrs["Internal"] is True and store.inspect(netname + "i").internal is True
+        client.api.remove_network(netname + "i")
         with pytest.raises(docker.errors.NotFound):
             client.networks.get("nosuchnet")
         for builtin in ("bridge", "host", "none"):
@@ -68,6 +71,7 @@ def test_network_crud_and_errors(client, engine, netname):
             client.api.remove_network(netname)
     finally:
         _cleanup_network(engine.root, netname)
+        _cleanup_network(engine.root, netname + "i")
 
 
 def test_network_create_rejects_bad_json(client, engine):
