@@ -100,14 +100,37 @@ def _pump(fd: int, emit, last) -> None:
 
 
 def drop_runtime_artifacts(upper: Path, layers_top_first: list[Path]) -> None:
-    """Remove mount points the runtime created in ``upper`` that the image did not have (if empty)."""
+    """Remove mount points the runtime created in ``upper`` that the image did not have (if empty),
+    and a directory overlayfs only copied up to hold one (``/etc`` for a new ``/etc/resolv.conf``)."""
     for rel in RUNTIME_MOUNT_POINTS:
         path = upper / rel
         parts = tuple(rel.split("/"))
-        if not os.path.lexists(path) or in_lower(layers_top_first, parts):
+        if not os.path.lexists(path):
+            continue
+        if in_lower(layers_top_first, parts):
+            if rel == "etc":                  # the parent of the files bound above, copied up for them
+                _drop_bare_copy_up(path, layers_top_first, parts)
             continue
         with contextlib.suppress(OSError):
             if path.is_dir() and not path.is_symlink():
                 path.rmdir()            # only when empty
             elif path.is_file() and path.stat().st_size == 0:
                 path.unlink()
+
+
+def _drop_bare_copy_up(path: Path, layers_top_first: list[Path], parts: tuple) -> None:
+    """An upper directory that is empty, not opaque, and owned and moded as the lower one it
+    shadows adds nothing to the layer: it is left from a mount point removed above."""
+    if path.is_symlink() or not path.is_dir() or any(os.scandir(path)):
+        return
+    for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        with contextlib.suppress(OSError):
+            if os.getxattr(path, name, follow_symlinks=False):
+                return
+    lower = next((layer.joinpath(*parts) for layer in layers_top_first if layer.joinpath(*parts).is_dir()), None)
+    if lower is None:
+        return
+    a, b = path.lstat(), lower.lstat()
+    if (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid):
+        with contextlib.suppress(OSError):
+            path.rmdir()
