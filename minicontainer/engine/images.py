@@ -8,10 +8,12 @@ moby's ``api/swagger.yaml`` (``ImageSummary``, ``ImageInspect``, ``HistoryRespon
 ``POST /images/load``; both pass through a file in a scratch folder under the state root, so
 the archive code checks a whole archive (digests, paths) before anything enters the store.
 
-``POST /images/create`` is ``docker pull``. With no registry client it can only "pull" the
-``busybox`` image the store builds from the host's busybox (as ``minicontainer pull`` does),
-answers 404 for any other name (which the docker CLI reports as "no such image") and 501 for
-a reference naming a registry host; ``fromSrc`` (``docker import``) reads a root filesystem tar.
+``POST /images/create`` is ``docker pull``, through :mod:`minicontainer.registry` (only the
+layers the store lacks are fetched) from a registry the reference names or the configured
+default one. Docker Hub is never contacted: with it as the default, ``busybox`` is made from the
+host's busybox (as ``minicontainer pull`` does) and any other name not here is a 404, which the
+docker CLI reports as "no such image". ``fromSrc`` (``docker import``) reads a root filesystem
+tar; ``POST /images/NAME/push`` is ``docker push``; ``POST /commit`` is ``docker commit``.
 """
 
 from __future__ import annotations
