@@ -63,7 +63,7 @@ FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Created
           "RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
           "Mounts": "MOUNTS", "Networks": "NETWORKS"}
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-FILTERS = ("status", "name", "id", "ancestor", "exited")
+FILTERS = ("status", "name", "id", "ancestor", "exited", "label")
 
 
 def add_ps_arguments(p) -> None:
@@ -71,7 +71,8 @@ def add_ps_arguments(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="status=, name=, id=, ancestor=, exited= (same key: any matches; keys: all match)")
+                   help="status=, name=, id=, ancestor=, exited=, label=KEY[=VALUE] (same key: any matches; "
+                        "keys: all match; every label must)")
     p.add_argument("--format", default="table",
                    help="'table', 'json', or a Go template such as 'table {{.ID}}\\t{{.Names}}'")
 
@@ -100,7 +101,9 @@ def matches(c, filters: dict[str, list[str]]) -> bool:
         (":" not in v and c.image.split(":")[0] == v),
         "exited": lambda v: c.state is runtime.Status.EXITED and c.exit_code == int(v),
     }
-    return all(any(tests[key](v) for v in values) for key, values in filters.items())
+    from .. import filters as shared
+    return all(shared.labels_match(c.config.get("labels"), values) if key == "label" else
+               any(tests[key](v) for v in values) for key, values in filters.items())
 
 
 def ports_text(c) -> str:

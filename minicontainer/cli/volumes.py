@@ -6,6 +6,12 @@ import sys
 
 from ..errors import MiniContainerError, NotFoundError
 
+#: ``volume ls --format`` fields (docker's VolumeContext) and their column titles
+FIELDS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+          "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "CreatedAt": "CREATED AT"}
+TABLE = "table {{.Driver}}\t{{.Name}}"
+FILTERS = ("dangling", "driver", "label", "name")
+
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -13,6 +19,9 @@ def add_arguments(p) -> None:
     create.add_argument("name", nargs="?")
     ls = sub.add_parser("ls", help="list volumes")
     ls.add_argument("-q", "--quiet", action="store_true", help="only display volume names")
+    ls.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                    help="dangling=true|false, name=, driver=local, label=KEY[=VALUE]")
+    ls.add_argument("--format", help="'table', 'json', or a Go template such as '{{.Name}}\\t{{.Mountpoint}}'")
     inspect = sub.add_parser("inspect", help="show volumes as JSON")
     inspect.add_argument("-f", "--format", help="a Go template, e.g. '{{.Mountpoint}}'")
     inspect.add_argument("names", nargs="+", metavar="VOLUME")
@@ -24,6 +33,12 @@ def add_arguments(p) -> None:
 
 
 def execute(args) -> int:
+    """Errors exit 1, as the docker CLI's do for every daemon-side refusal."""
+    from .containers import docker_codes
+    return docker_codes(_execute)(args)
+
+
+def _execute(args) -> int:
     from ..paths import state_root
     from ..runtime.volumes import VolumeStore
     store = VolumeStore(state_root(args.root))
@@ -33,14 +48,21 @@ def execute(args) -> int:
         print(vol.name)
         return 0
     if args.action == "ls":
-        vols = store.ls()
+        from .. import filters
+        from .formats import listing_lines
+        vols = store.select(filters.parse(args.filter, FILTERS, "volume ls"))
         if args.quiet:
             for vol in vols:
                 print(vol.name)
             return 0
-        print("DRIVER    VOLUME NAME")
+        rows = []
         for vol in vols:
-            print(f"local     {vol.name}")
+            doc = vol.to_json()
+            rows.append({**{k: doc[k] for k in ("Name", "Driver", "Scope", "Mountpoint", "CreatedAt")},
+                         "Labels": ",".join(f"{k}={v}" for k, v in doc["Labels"].items()),
+                         "Links": "N/A", "Size": "N/A"})
+        for line in listing_lines(args.format, rows, FIELDS, TABLE, "*formatter.volumeContext"):
+            print(line)
         return 0
     if args.action == "prune":
         for name in store.prune(all_unused=args.all):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from .. import filters
 from ..errors import UsageError
 
 FILTERS = ("dangling", "label", "before", "since", "until", "reference")
@@ -59,14 +60,7 @@ def lineage(images) -> dict[str, str]:
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     """``--filter KEY=VALUE`` flags to ``{key: [values]}``; an unknown key is an error, as in Docker."""
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in FILTERS:
-            raise UsageError(f"invalid filter {item!r} (use one of: {', '.join(k + '=' for k in FILTERS)})",
-                             op="images")
-        out.setdefault(key, []).append(value)
-    return out
+    return filters.parse(items, FILTERS, "images")
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -83,28 +77,21 @@ def _reference_tags(tags: list[str], patterns: list[str]) -> list[str]:
     return [t for t in tags if any(glob_match(p, t) or glob_match(p, t.rpartition(":")[0]) for p in patterns)]
 
 
-def _boolean(key: str, values: list[str]) -> bool:
-    text = values[-1].lower()
-    if text not in ("true", "false", "1", "0"):
-        raise UsageError(f"invalid filter '{key}={values[-1]}': true or false", op="images")
-    return text in ("true", "1")
-
-
-def select(store, filters: dict[str, list[str]] | None = None, all_images: bool = False) -> list:
+def select(store, wanted: dict[str, list[str]] | None = None, all_images: bool = False) -> list:
     """The store's images a listing shows, newest first; with a reference filter, each image's
     ``repo_tags`` are narrowed to the matching ones."""
-    filters = filters or {}
+    wanted = wanted or {}
     images = store.list()
     parents = lineage(images)
     has_children = set(parents.values())
-    bounds = {key: created_epoch(store.resolve(filters[key][-1]).created) for key in ("before", "since")
-              if filters.get(key)}
+    bounds = {key: created_epoch(store.resolve(wanted[key][-1]).created) for key in ("before", "since")
+              if wanted.get(key)}
     until = None
-    if filters.get("until"):
+    if wanted.get("until"):
         from ..events import parse_time
-        ns = parse_time(filters["until"][-1], op="images")
+        ns = parse_time(wanted["until"][-1], op="images")
         until = None if ns is None else ns / 1e9
-    dangling = _boolean("dangling", filters["dangling"]) if filters.get("dangling") else None
+    dangling = filters.boolean(wanted, "dangling", "images")
     out = []
     for im in images:
         untagged, created = not im.repo_tags, created_epoch(im.created)
@@ -112,22 +99,16 @@ def select(store, filters: dict[str, list[str]] | None = None, all_images: bool 
             continue
         if dangling is not None and untagged != dangling:
             continue
-        labels = im.config.get("Labels") or {}
-        if filters.get("label") and not all(_label(labels, item) for item in filters["label"]):
+        if not filters.labels_match(im.config.get("Labels"), wanted.get("label", [])):
             continue
         if ("before" in bounds and created >= bounds["before"]) or ("since" in bounds and created <= bounds["since"]):
             continue
         if until is not None and created > until:
             continue
-        if filters.get("reference"):
-            tags = _reference_tags(im.repo_tags, filters["reference"])
+        if wanted.get("reference"):
+            tags = _reference_tags(im.repo_tags, wanted["reference"])
             if not tags:
                 continue
             im = replace(im, repo_tags=tags)
         out.append(im)
     return out
-
-
-def _label(labels: dict, item: str) -> bool:
-    key, sep, value = item.partition("=")
-    return key in labels and (not sep or labels[key] == value)

@@ -191,8 +191,28 @@ class VolumeStore:
                 continue
             try:
                 out.append(self.get(entry))
-            except MiniContainerError:
+            except MiniContainerError as err:     # a damaged record: listed by nobody, reported here
+                from .. import log
+                log.swallowed("volumes", "read volume", err, self.dir / entry)
+        return out
+
+    def select(self, wanted: dict[str, list[str]] | None = None) -> list[Volume]:
+        """``volume ls --filter``: ``name=`` (a substring), ``driver=local``, ``label=KEY[=VALUE]``,
+        ``dangling=true|false`` (no container of this root uses it / some does)."""
+        from .. import filters
+        wanted = wanted or {}
+        dangling = filters.boolean(wanted, "dangling", "volume ls")
+        out = []
+        for vol in self.ls():
+            if wanted.get("name") and not any(v in vol.name for v in wanted["name"]):
                 continue
+            if wanted.get("driver") and "local" not in wanted["driver"]:
+                continue
+            if not filters.labels_match(vol.to_json()["Labels"], wanted.get("label", [])):
+                continue
+            if dangling is not None and (not self.users(vol.name)) != dangling:
+                continue
+            out.append(vol)
         return out
 
     def create(self, name: str | None = None, *, anonymous: bool = False) -> tuple[Volume, bool]:

@@ -243,3 +243,35 @@ def test_container_and_image_subcommands(capsys, root):
     assert (rc, out) == (0, "1\n2\n")
     assert run(capsys, root, "image", "list", "-q", "busybox")[1].strip() == run(capsys, root, "images", "-q",
                                                                                   "busybox")[1].strip()
+
+
+def test_volume_ls_filters_and_format(capsys, root):
+    assert run(capsys, root, "volume", "ls")[1] == "DRIVER    VOLUME NAME\nlocal     data\n"
+    rc, out, _ = run(capsys, root, "volume", "ls", "--format", "{{.Name}}|{{.Driver}}|{{.Mountpoint}}")
+    assert rc == 0 and out == f"data|local|{root / 'volumes' / 'data' / '_data'}\n"
+    assert run(capsys, root, "volume", "ls", "-q", "-f", "dangling=false")[1] == "data\n"   # web uses it
+    assert run(capsys, root, "volume", "ls", "-q", "-f", "dangling=true")[1] == ""
+    assert run(capsys, root, "volume", "ls", "-q", "-f", "name=at", "-f", "driver=local")[1] == "data\n"
+    assert run(capsys, root, "volume", "ls", "-q", "-f", "label=anonymous")[1] == ""
+    rc, _, err = run(capsys, root, "volume", "ls", "-f", "size=1")
+    assert rc == 1 and "invalid filter 'size=1'" in err
+
+
+def test_ps_label_filter(capsys, root):
+    assert run(capsys, root, "ps", "-aq", "-f", "label=tier")[1].strip() != ""
+    assert run(capsys, root, "ps", "-aq", "-f", "label=tier=front", "-f", "name=web")[1].strip() != ""
+    assert run(capsys, root, "ps", "-aq", "-f", "label=tier=back")[1] == ""
+    assert run(capsys, root, "ps", "-aq", "-f", "label=tier", "-f", "label=other")[1] == ""   # every label
+
+
+def test_shared_filter_helpers():
+    from minicontainer import filters
+    assert filters.parse(["a=1", "a=2", "b="], ("a", "b"), "x") == {"a": ["1", "2"], "b": [""]}
+    with pytest.raises(UsageError, match="invalid filter 'c=1'.*a=, b="):
+        filters.parse(["c=1"], ("a", "b"), "x")
+    assert filters.labels_match({"k": "v"}, ["k", "k=v"]) and not filters.labels_match(None, ["k"])
+    assert not filters.labels_match({"k": "v"}, ["k=w"]) and filters.labels_match({}, [])
+    assert [filters.boolean({"d": [v]}, "d", "x") for v in ("true", "0", "FALSE", "1")] == [True, False, False, True]
+    assert filters.boolean({}, "d", "x") is None
+    with pytest.raises(UsageError, match="'d=yes'"):
+        filters.boolean({"d": ["yes"]}, "d", "x")

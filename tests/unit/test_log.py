@@ -260,3 +260,13 @@ def test_image_prune_records_an_unreadable_kept_image(tmp_path, image_root, debu
     with store.lock():
         store._collect(store._index(), {})
     assert f"read the layers of kept image {image_id}: not json" in debug_stream.getvalue()
+
+
+def test_volume_listing_records_a_damaged_record(tmp_path, debug_stream):
+    from minicontainer.runtime.volumes import VolumeStore
+    store = VolumeStore(tmp_path)
+    (store.dir / "broken").mkdir(parents=True)
+    (store.dir / "broken" / "volume.json").write_text("{not json")
+    assert store.ls() == []
+    assert f"read volume: {store.dir / 'broken'}: volume: {store.dir / 'broken' / 'volume.json'}: unreadable" \
+        in debug_stream.getvalue()
