@@ -6,13 +6,15 @@ Thin: parse, call minicontainer.network, print.
 from __future__ import annotations
 
 import json
+import time
 
 from ..paths import state_root
 
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+#: ``network ls --format`` fields: docker's NetworkContext and the bridge's own, with column titles
+LS_FIELDS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+             "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Bridge": "BRIDGE",
+             "Subnet": "SUBNET", "Gateway": "GATEWAY"}
+LS_TABLE = "table {{.Name}}\t{{.Bridge}}\t{{.Subnet}}\t{{.Gateway}}"
 
 
 # -- network ------------------------------------------------------------------
@@ -25,6 +27,7 @@ def add_network_arguments(p):
     create.add_argument("--internal", action="store_true", help="no route out of the network (no outbound NAT)")
     ls = sub.add_parser("ls", help="list networks")
     ls.add_argument("-q", "--quiet", action="store_true", help="only names")
+    ls.add_argument("--format", help="'table', 'json', or a Go template such as '{{.Name}}\\t{{.Subnet}}'")
     inspect = sub.add_parser("inspect", help="show a network and its containers as JSON (the course's record; "
                                              "'minicontainer inspect NAME' shows Docker's NetworkResource)")
     inspect.add_argument("-f", "--format", help="a Go template, e.g. '{{.subnet}}' or '{{json .containers}}'")
@@ -48,8 +51,13 @@ def execute_network(args) -> int:
         if args.quiet:
             print("\n".join(n.name for n in nets))
         else:
-            print(_table([["NAME", "BRIDGE", "SUBNET", "GATEWAY"]]
-                         + [[n.name, n.bridge, n.subnet, n.gateway] for n in nets]))
+            from .formats import listing_lines
+            rows = [{"ID": n.id[:12], "Name": n.name, "Driver": "bridge", "Scope": "local", "IPv6": "false",
+                     "Internal": str(bool(getattr(n, "internal", False))).lower(), "Labels": "",
+                     "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(n.created)),
+                     "Bridge": n.bridge, "Subnet": n.subnet, "Gateway": n.gateway} for n in nets]
+            for line in listing_lines(args.format, rows, LS_FIELDS, LS_TABLE, "*formatter.networkContext"):
+                print(line)
     elif args.action == "inspect":
         from ..network.endpoint import endpoints
         out = []

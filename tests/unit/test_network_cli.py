@@ -40,3 +40,13 @@ def test_port_lists_mappings_by_name_or_id_prefix(capsys, tmp_path):
     assert run(capsys, tmp_path, "port", "0123", "53/udp")[1] == "53/udp -> 0.0.0.0:5353\n"
     rc, _, err = run(capsys, tmp_path, "port", "nothing")
     assert rc == 125 and "no networked container" in err
+
+
+def test_network_ls_format(capsys, tmp_path):
+    run(capsys, tmp_path, "network", "create", "web", "--subnet", "10.99.0.0/24")
+    rc, out, _ = run(capsys, tmp_path, "network", "ls", "--format", "{{.Name}} {{.Subnet}} {{.Driver}} {{len .ID}}")
+    assert rc == 0 and "web 10.99.0.0/24 bridge 12" in out.splitlines()
+    rc, out, _ = run(capsys, tmp_path, "network", "ls", "--format", "table {{.Name}}\\t{{.Gateway}}")
+    assert out.splitlines()[0] == "NAME      GATEWAY" and "web       10.99.0.1" in out.splitlines()
+    rc, _, err = run(capsys, tmp_path, "network", "ls", "--format", "{{.Nope}}")
+    assert rc == 1 and "can't evaluate field Nope" in err
