@@ -5,6 +5,7 @@ by the BPF interpreter of test_security_units."""
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,16 @@ def test_our_default_covers_the_same_abis_and_refuses_with_eperm():
         assert run_bpf(prog, NR[name]) == ALLOW, name
     assert run_bpf(prog, NR["socket"], [40]) == EPERM and run_bpf(prog, NR["socket"], [1]) == ALLOW
     assert run_bpf(prog, 1000) == ENOSYS
+
+
+def test_the_runtime_path_compiles_dockers_profile_for_the_containers_caps(fake_host):
+    """--security-opt seccomp=FILE through config_for/spec_for, as run and exec use it."""
+    from minicontainer.security import config_for, spec_for
+    proc, _ = fake_host
+    opt = [f"seccomp={DOCKER_DEFAULT}"]
+    plain = spec_for(config_for(security_opt=opt), proc_root=proc)
+    admin = spec_for(config_for(security_opt=opt, cap_add=["SYS_ADMIN"]), proc_root=proc)
+    assert plain.seccomp_label.startswith(f"{os.path.abspath(DOCKER_DEFAULT)}: ")
+    assert run_bpf(plain.seccomp, NR["arch_prctl"]) == ALLOW
+    assert run_bpf(plain.seccomp, NR["mount"]) == EPERM and run_bpf(admin.seccomp, NR["mount"]) == ALLOW
+    assert run_bpf(admin.seccomp, NR["keyctl"]) == EPERM
