@@ -14,7 +14,7 @@ import os
 import posixpath
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import MiniContainerError, UsageError
 from . import filesteps as F
 from . import instructions as I
 from .context import BuildContext, IgnoreRules, content_hash
@@ -58,9 +58,7 @@ def plan_run(b, inst, state) -> dict:
                 code, tail = run_attached(b.runtime, c, b.say)
             except BuildStepError:
                 raise
-            except Exception as err:
-                if not hasattr(err, "message"):
-                    raise
+            except MiniContainerError as err:     # anything else is a bug: it propagates as it is
                 raise BuildStepError(f"the command {' '.join(argv)!r} could not be started: {err}",
                                      op="RUN") from err
             if code != 0:

@@ -239,8 +239,11 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
         net.event(state_root, "connect", container=container_id)
     except BaseException:
         if recorded:
-            with contextlib.suppress(MiniContainerError, OSError):
+            try:
                 disconnect(state_root, container_id, proc_root=proc_root, store=store)
+            except (MiniContainerError, OSError) as err:    # the connect's own error is the one raised
+                from .. import log
+                log.swallowed("network", f"undo the connect of {container_id[:12]}", err)
         raise
     finally:
         for sock, _ in bound:             # the proxies hold their own copies now
@@ -282,9 +285,12 @@ def create_network(state_root, name: str, subnet: str | None = None, *, bridge: 
     try:
         Nat(store, syscalls=syscalls, runner=runner).attach(net)
     except BaseException:
-        with contextlib.suppress(MiniContainerError, OSError):
+        try:
             store.rm(name)
             net.event(state_root, "destroy")
+        except (MiniContainerError, OSError) as err:        # the NAT's own error is the one raised
+            from .. import log
+            log.swallowed("network", f"undo the creation of network {name}", err)
         raise
     return net
 

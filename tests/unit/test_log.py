@@ -270,3 +270,22 @@ def test_volume_listing_records_a_damaged_record(tmp_path, debug_stream):
     assert store.ls() == []
     assert f"read volume: {store.dir / 'broken'}: volume: {store.dir / 'broken' / 'volume.json'}: unreadable" \
         in debug_stream.getvalue()
+
+
+def test_failed_network_create_undo_is_recorded_and_the_first_error_raised(tmp_path, debug_stream, monkeypatch):
+    from minicontainer import network
+    from minicontainer.errors import NetworkError
+    from minicontainer.network import nat
+    from minicontainer.network.store import NetworkStore
+
+    def no_nat(self, net):
+        raise NetworkError("cannot install the NAT rules", op="nat")
+
+    def no_rm(self, name):
+        raise NetworkError("store is read-only", op="network rm", path=str(tmp_path))
+    monkeypatch.setattr(nat.Nat, "attach", no_nat)
+    monkeypatch.setattr(NetworkStore, "rm", no_rm)
+    with pytest.raises(NetworkError, match="cannot install the NAT rules"):
+        network.create_network(tmp_path, "web", "10.99.0.0/24")
+    assert "undo the creation of network web" in debug_stream.getvalue()
+    assert "store is read-only" in debug_stream.getvalue()
