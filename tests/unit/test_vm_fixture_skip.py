@@ -1,6 +1,6 @@
 """The VM tests' kernel fixtures (tests/vm/conftest.py, through tests/guest_kernel_fetch.py) skip
-only for a missing network: any other failure to get the guest kernel must fail the suite, not hide
-as a skip."""
+only for a missing network (or apt-get): any other failure to get the guest kernel must fail the
+suite, not hide as a skip."""
 
 import pytest
 
@@ -35,6 +35,13 @@ def test_no_network_is_a_skip(message):
 ])
 def test_any_other_failure_is_raised_not_skipped(err):
     with pytest.raises(type(err)):
+        fetch_or_skip("cloud", raising(err))
+
+
+def test_a_host_without_apt_get_is_a_skip():
+    err = KernelFetchError("apt-get not found (a Debian or Ubuntu host is needed, or pass --kernel)",
+                           op="fetch guest kernel")
+    with pytest.raises(pytest.skip.Exception, match="apt-get not found"):
         fetch_or_skip("cloud", raising(err))
 
 

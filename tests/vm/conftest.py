@@ -1,7 +1,7 @@
 """VM tests boot real guests under QEMU. They skip (with the reason) when QEMU is not installed or
-the guest kernel cannot be downloaded because there is no network; any other failure to get the
-kernel (a broken package, dpkg failing, a bug in the fetcher) is an error, not a skip. After every
-test they check that no QEMU process of ours survived."""
+the guest kernel cannot be downloaded (no network, or no apt-get on this host); any other failure
+to get the kernel (a broken package, dpkg failing, a bug in the fetcher) is an error, not a skip.
+After every test they check that no QEMU process of ours survived."""
 
 import shutil
 
