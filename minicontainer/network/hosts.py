@@ -21,10 +21,10 @@ and bind-mounts them over /etc/hosts and /etc/resolv.conf (mount(2) with MS_BIND
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 from pathlib import Path
 
+from .. import log
 from ..errors import NetworkError
 
 HOSTS_FILE = "hosts"
@@ -106,8 +106,8 @@ def write_resolv_conf(directory: Path, host_resolv: Path = HOST_RESOLV_CONF, *, 
         raise NetworkError(f"cannot read: {(err.strerror or str(err)).lower()}", op="read", path=host_resolv) from err
     text = host_text if host_network else resolv_text(host_text)
     if warn and not host_network and nameservers(host_text) and not nameservers(text):
-        logging.getLogger("minicontainer.network").warning(
-            "the host's only nameservers (%s in %s) are on loopback, unreachable from a container: "
+        log.warn(
+            "network", "the host's only nameservers (%s in %s) are on loopback, unreachable from a container: "
             "names will not resolve inside it (give the host a nameserver on a real interface)",
             " ".join(nameservers(host_text)), host_resolv)
     path = Path(directory) / RESOLV_FILE

@@ -32,12 +32,12 @@ an ``--internal`` network gets isolation rules and no masquerade.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Protocol
 
+from .. import log
 from ..errors import MiniContainerError, NetworkError
 from ..locks import locked
 from ..paths import PROC_ROOT
@@ -45,7 +45,6 @@ from ..records import read_json
 from .runner import Runner
 from .store import Network, NetworkStore, write_json
 
-LOG = logging.getLogger("minicontainer.network")
 BACKENDS = ("nftables", "iptables")
 
 
@@ -140,7 +139,7 @@ class Nat:
             if data is None:
                 chosen = self._backend()
                 if chosen is None:
-                    LOG.warning("no nft or iptables on this host: containers on network %s cannot reach "
+                    log.warn("network", "no nft or iptables on this host: containers on network %s cannot reach "
                                 "the outside (install nftables)", net.name)
                     return False
                 data = {"backend": chosen.name, "subnet": net.subnet, "internal": bool(net.internal),

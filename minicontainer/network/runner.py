@@ -13,13 +13,12 @@ so the rule generation can be tested without root.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 from collections.abc import Callable, Sequence
 
+from .. import log
 from ..errors import NetworkError
 
-LOG = logging.getLogger("minicontainer.network")
 TIMEOUT = 30
 
 
@@ -29,7 +28,7 @@ class Runner:
     def run(self, argv: Sequence[str], stdin: str | None = None, *, check: bool = True) -> tuple[int, str, str]:
         """(exit status, stdout, stderr); with ``check`` a non-zero status raises NetworkError."""
         argv = list(argv)
-        LOG.debug("run %s%s", " ".join(argv), f" <<EOF\n{stdin}EOF" if stdin else "")
+        log.debug("network", "run %s%s", " ".join(argv), f" <<EOF\n{stdin}EOF" if stdin else "")
         try:
             res = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=TIMEOUT)
         except FileNotFoundError as err:
