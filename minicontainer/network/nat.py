@@ -136,25 +136,28 @@ class Nat:
             me = {"root": self.me, "network": net.name}
             if data is not None and me in data["users"]:
                 return True
-            if data is None:
-                chosen = self._backend()
-                if chosen is None:
-                    log.warn("network", "no nft or iptables on this host: containers on network %s cannot reach "
-                                "the outside (install nftables)", net.name)
-                    return False
-                data = {"backend": chosen.name, "subnet": net.subnet, "internal": bool(net.internal),
-                        "users": []}
+            if data is not None:
+                data["users"] = [u for u in data["users"] if self._live(u)] + [me]
+                write_json(self._path(net.bridge), data)
+                return True
+            chosen = self._backend()
+            if chosen is None:
+                log.warn("network", "no nft or iptables on this host: containers on network %s cannot reach "
+                         "the outside (install nftables)", net.name)
+                return False
+            data = {"backend": chosen.name, "subnet": net.subnet, "internal": bool(net.internal), "users": [me]}
+            try:
+                if not net.internal:
+                    self._forwarding_on()
+                chosen.install(net.bridge, net.subnet, bool(net.internal))
+                write_json(self._path(net.bridge), data)
+            except BaseException:
                 try:
-                    if not net.internal:
-                        self._forwarding_on()
-                    chosen.install(net.bridge, net.subnet, bool(net.internal))
-                except BaseException:
-                    with contextlib.suppress(MiniContainerError, OSError):
-                        chosen.remove(net.bridge)
-                    self._forwarding_restore()
-                    raise
-            data["users"] = [u for u in data["users"] if self._live(u)] + [me]
-            write_json(self._path(net.bridge), data)
+                    chosen.remove(net.bridge)
+                except (MiniContainerError, OSError) as err:
+                    log.swallowed("network", "remove the nat rules of a failed attach", err, net.bridge)
+                self._forwarding_restore()
+                raise
         return True
 
     def detach(self, net: Network) -> None:
