@@ -126,16 +126,29 @@ def go_type(value) -> str:
             int: "float64", float: "float64"}.get(type(value), "interface {}")
 
 
+def _string(value) -> str:
+    """docker's string functions take strings only (Go checks the argument's type)."""
+    if not isinstance(value, str):
+        raise ValueError(f"wrong type for value; expected string; got {go_type(value)}")
+    return value
+
+
+def _strings(value) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"wrong type for value; expected []string; got {go_type(value)}")
+    return value
+
+
 def _pad(s, left, right):
     return " " * int(left) + go_str(s, False) + " " * int(right)
 
 
 FUNCS = {
-    "json": to_json, "upper": lambda s: str(s).upper(), "lower": lambda s: str(s).lower(),
-    "title": lambda s: re.sub(r"\b\w", lambda m: m.group().upper(), str(s)),
-    "join": lambda items, sep: sep.join(go_str(i, False) for i in items or []),
-    "split": lambda s, sep: str(s).split(sep), "pad": _pad,
-    "truncate": lambda s, n: str(s)[:int(n)], "len": _length, "index": _index,
+    "json": to_json, "upper": lambda s: _string(s).upper(), "lower": lambda s: _string(s).lower(),
+    "title": lambda s: re.sub(r"\b\w", lambda m: m.group().upper(), _string(s)),
+    "join": lambda items, sep: _string(sep).join(_string(i) for i in _strings(items)),
+    "split": lambda s, sep: _string(s).split(_string(sep)), "pad": _pad,
+    "truncate": lambda s, n: _string(s)[:int(n)], "len": _length, "index": _index,
     "print": _sprint, "println": lambda *a: " ".join(go_str(x, False) for x in a) + "\n", "printf": _printf,
     "not": lambda v: not truth(v), "eq": _compare("eq"), "ne": lambda a, b: not _compare("eq")(a, b),
     "lt": _compare("lt"), "le": _compare("le"), "gt": _compare("gt"), "ge": _compare("ge"),

@@ -198,10 +198,10 @@ class _Parser:
         return (word, pipe, body, other, line)
 
     def pipeline(self, toks, line: int, allow_decl: bool = True, two_vars: bool = False):
-        decl = []
+        decl, assign = [], False       # $x := (a new variable) or $x = (the existing one changes)
         if len(toks) >= 2 and toks[0][0] == "var":
             if toks[1][0] in ("decl", "assign"):
-                decl, toks = [toks[0][1]], toks[2:]
+                decl, assign, toks = [toks[0][1]], toks[1][0] == "assign", toks[2:]
             elif two_vars and toks[1][0] == "comma" and len(toks) >= 4 and toks[2][0] == "var" \
                     and toks[3][0] in ("decl", "assign"):
                 decl, toks = [toks[0][1], toks[2][1]], toks[4:]
@@ -234,7 +234,7 @@ class _Parser:
         if not current:
             raise TemplateSyntaxError(f"template: :{line}: missing command")
         commands.append(current)
-        return (decl, commands)
+        return (decl, commands, assign)
 
     def operand(self, tok, line: int):
         kind, value = tok
@@ -282,7 +282,7 @@ class Template:
 
     def execute(self, data) -> str:
         out: list[str] = []
-        self._run(self.tree, data, [("$", data)], out)
+        self._run(self.tree, data, [["$", data]], out)
         return "".join(out)
 
     def _run(self, nodes, dot, scope, out):
@@ -314,7 +314,7 @@ class Template:
                 raise TemplateExecError(f"template: :{line}: range can't iterate over {go_str(value, False)}")
             for key, item in items:
                 names = dict(zip(decl[::-1], (item, key))) if len(decl) == 1 else dict(zip(decl, (key, item)))
-                self._run(body, item, inner + list(names.items()), out)
+                self._run(body, item, inner + [list(kv) for kv in names.items()], out)
             if not items:
                 self._run(other, dot, inner, out)
         elif truth(value):
@@ -323,14 +323,23 @@ class Template:
             self._run(other, dot, inner, out)
 
     def _pipe(self, pipe, dot, scope, line, declare: bool = True):
-        decl, commands = pipe
+        decl, commands, assign = pipe
         value, first = None, True
         for command in commands:
             value = self._command(command, dot, scope, line, None if first else (value,))
             first = False
-        if decl and declare:
-            scope.append((decl[0], value))
+        if decl and assign:             # the variable's cell is shared with the blocks that can see it
+            self._cell(scope, decl[0], line)[1] = value
+        elif decl and declare:
+            scope.append([decl[0], value])
         return decl, value
+
+    @staticmethod
+    def _cell(scope, name: str, line: int) -> list:
+        for cell in reversed(scope):
+            if cell[0] == name:
+                return cell
+        raise TemplateSyntaxError(f'template: :{line}: undefined variable "{name}"')
 
     def _command(self, command, dot, scope, line, piped):
         head, args = command[0], command[1:]
@@ -371,10 +380,7 @@ class Template:
         if kind == "field":
             return self._walk(dot, node[1], line)
         if kind == "var":
-            for name, value in reversed(scope):
-                if name == node[1]:
-                    return value
-            raise TemplateSyntaxError(f'template: :{line}: undefined variable "{node[1]}"')
+            return self._cell(scope, node[1], line)[1]
         if kind == "pipe":
             return self._pipe(node[1], dot, list(scope), line)[1]
         if kind == "chain":

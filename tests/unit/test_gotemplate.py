@@ -83,7 +83,12 @@ def test_and_or_stop_at_the_deciding_argument():
 
 
 def test_variables_are_scoped_to_their_block():
-    assert render("{{$x := 1}}{{if true}}{{$x = 2}}{{$y := 3}}{{end}}{{$x}}", {}) == "1"
+    # := declares (its block only), = changes the variable the block sees, as in Go 1.11+
+    assert render("{{$x := 1}}{{if true}}{{$x := 5}}{{end}}{{$x}}", {}) == "1"
+    assert render("{{$x := 1}}{{if true}}{{$x = 2}}{{$y := 3}}{{end}}{{$x}}", {}) == "2"
+    assert render("{{$n := 0}}{{range .}}{{$n = .}}{{end}}{{$n}}", [4, 7]) == "7"
+    with pytest.raises(TemplateSyntaxError, match='undefined variable "\\$z"'):
+        render("{{$z = 1}}", {})
     with pytest.raises(TemplateSyntaxError, match='undefined variable "\\$y"'):
         render("{{if true}}{{$y := 3}}{{end}}{{$y}}", {})
 
@@ -134,6 +139,8 @@ def test_syntax_errors(template, message):
     ("{{lt .Config.Env .Config.Env}}", "invalid type for comparison"),
     ("{{range .Id}}{{end}}", "range can't iterate over abc123"),
     ("{{upper}}", "wrong number of args for upper"),
+    ("{{upper .State.Pid}}", "wrong type for value; expected string; got float64"),
+    ("{{join .Name \",\"}}", "wrong type for value; expected []string; got string"),
 ])
 def test_execution_errors(template, message):
     with pytest.raises(TemplateExecError) as info:
