@@ -78,31 +78,43 @@ def _deb822(text: str) -> list[dict[str, str]]:
     return stanzas
 
 
+def _text(path: Path) -> str:
+    """A sources file's text; a missing one is empty, an unreadable one too (with a debug line)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        from .. import log
+        log.swallowed("images", "read an apt sources file", err, path)
+        return ""
+
+
 def host_sources(etc: Path = ETC_ROOT, suite: str = SUITE) -> list[str]:
     """One-line ``deb`` entries for ``suite`` (and its -updates/-security) from the host's sources."""
     apt = Path(etc) / "apt"
     found: list[str] = []
     files = [apt / "sources.list"] + sorted((apt / "sources.list.d").glob("*.list"))
     for path in files:
-        with contextlib.suppress(OSError):
-            for line in path.read_text().splitlines():
-                line = line.split("#", 1)[0].strip()
-                words = line.split()
-                if words[:1] == ["deb"]:
-                    opts = words[1] if len(words) > 1 and words[1].startswith("[") else None
-                    rest = words[2:] if opts else words[1:]
-                    if len(rest) >= 2 and rest[1].split("/")[0].startswith(suite):
-                        found.append(line)
+        for line in _text(path).splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line.startswith("deb "):
+                continue
+            rest = line[4:].strip()
+            if rest.startswith("["):                      # [option=value ...] may hold spaces
+                rest = rest.partition("]")[2]
+            words = rest.split()
+            if len(words) >= 2 and words[1].split("/")[0].startswith(suite):
+                found.append(line)
     for path in sorted((apt / "sources.list.d").glob("*.sources")):
-        with contextlib.suppress(OSError):
-            for st in _deb822(path.read_text()):
-                if "deb" not in st.get("types", "").split() or st.get("enabled", "yes").lower() == "no":
-                    continue
-                opts = f"[signed-by={st['signed-by']}] " if st.get("signed-by", "").startswith("/") else ""
-                for uri in st.get("uris", "").split():
-                    for s in st.get("suites", "").split():
-                        if s.startswith(suite):
-                            found.append(f"deb {opts}{uri} {s} {st.get('components', 'main')}")
+        for st in _deb822(_text(path)):
+            if "deb" not in st.get("types", "").split() or st.get("enabled", "yes").lower() == "no":
+                continue
+            opts = f"[signed-by={st['signed-by']}] " if st.get("signed-by", "").startswith("/") else ""
+            for uri in st.get("uris", "").split():
+                for s in st.get("suites", "").split():
+                    if s.startswith(suite):
+                        found.append(f"deb {opts}{uri} {s} {st.get('components', 'main')}")
     if not found:
         raise ImageError(f"the host's apt sources name no debian {suite} archive to build the image from",
                          op="debian image", path=apt)

@@ -15,6 +15,7 @@ ONE_LINE = """\
 deb http://mirror.invalid/debian bookworm main contrib
 deb-src http://mirror.invalid/debian bookworm main
 deb [arch=amd64] http://mirror.invalid/debian bookworm-updates main # trailing comment
+deb [ arch=amd64 trusted=no ] http://mirror.invalid/debian-security bookworm-security main
 deb http://mirror.invalid/debian bullseye main
 """
 
@@ -52,7 +53,8 @@ def etc_with(tmp_path, one_line=None, deb822=None):
 def test_one_line_sources_keep_bookworm_entries_only(tmp_path):
     assert D.host_sources(etc_with(tmp_path, one_line=ONE_LINE)) == [
         "deb http://mirror.invalid/debian bookworm main contrib",
-        "deb [arch=amd64] http://mirror.invalid/debian bookworm-updates main"]
+        "deb [arch=amd64] http://mirror.invalid/debian bookworm-updates main",
+        "deb [ arch=amd64 trusted=no ] http://mirror.invalid/debian-security bookworm-security main"]
 
 
 def test_deb822_sources_become_one_line_entries(tmp_path):
