@@ -36,11 +36,6 @@ def _ago(created: str) -> str:
     return "less than a minute ago"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
 # -- pull ---------------------------------------------------------------------
 def add_pull_arguments(p):
     p.add_argument("image", help="only 'busybox' (built from the host's busybox-static)")
@@ -139,16 +134,24 @@ def _progress(total: int, label: str):
 
 
 # -- history --------------------------------------------------------------------
+#: ``history --format`` fields (docker's historyContext) and their column titles
+HISTORY_FIELDS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                  "Size": "SIZE", "Comment": "COMMENT"}
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+
+
 def add_history_arguments(p):
     p.add_argument("image")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("--format", help="'table', 'json', or a Go template such as '{{.CreatedBy}}'")
 
 
 def execute_history(args) -> int:
+    from .formats import listing_lines
     store = _store(args)
     im = store.resolve(args.image)
     layers = iter(im.diff_ids)
-    rows = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
     entries = []
     for h in im.history:
         size = 0
@@ -158,11 +161,17 @@ def execute_history(args) -> int:
         by = h.get("created_by", "")
         if not args.no_trunc and len(by) > 45:
             by = by[:44] + "…"
-        entries.append(["<missing>", _ago(h.get("created", "")), by, _human_size(size), h.get("comment", "")])
+        entries.append({"ID": "<missing>", "CreatedSince": _ago(h.get("created", "")),
+                        "CreatedAt": h.get("created", ""), "CreatedBy": by, "Size": _human_size(size),
+                        "Comment": h.get("comment", "")})
     entries.reverse()
     if entries:
-        entries[0][0] = im.id if args.no_trunc else im.short_id
-    print(_table(rows + entries))
+        entries[0]["ID"] = im.id if args.no_trunc else im.short_id
+    if args.quiet:
+        print("\n".join(e["ID"] for e in entries))
+        return 0
+    for line in listing_lines(args.format, entries, HISTORY_FIELDS, HISTORY_TABLE, "*formatter.historyContext"):
+        print(line)
     return 0
 
 

@@ -275,3 +275,12 @@ def test_shared_filter_helpers():
     assert filters.boolean({}, "d", "x") is None
     with pytest.raises(UsageError, match="'d=yes'"):
         filters.boolean({"d": ["yes"]}, "d", "x")
+
+
+def test_history_format_and_quiet(capsys, root):
+    rc, out, _ = run(capsys, root, "history", "busybox")
+    assert rc == 0 and out.split("\n")[0] == "IMAGE          CREATED        CREATED BY" + " " * 38 + "SIZE      COMMENT"
+    rc, out, _ = run(capsys, root, "history", "--format", "{{.ID}}|{{.Size}}", "busybox")
+    short = run(capsys, root, "images", "-q", "busybox")[1].strip()
+    assert out.startswith(f"{short}|") and out.count("\n") == 1
+    assert run(capsys, root, "history", "-q", "--no-trunc", "busybox")[1].startswith("sha256:")
