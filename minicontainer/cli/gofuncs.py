@@ -37,8 +37,21 @@ def go_str(value, top: bool = True) -> str:
     return str(value)
 
 
+class Record(dict):
+    """A row of a listing (``ps``, ``images``): docker formats a Go struct there, so a missing
+    field is ``can't evaluate field X in type <go_type>`` rather than a map's missing key, and
+    ``{{json .}}`` is the struct's MarshalJSON: keys sorted, ``<>&`` escaped as Go's encoder does."""
+
+    def __init__(self, values: dict, go_type: str = "struct"):
+        super().__init__(values)
+        self.go_type = go_type
+
+
 def to_json(value) -> str:
-    """docker's ``json`` function: compact, not HTML-escaped."""
+    """docker's ``json`` function: compact, not HTML-escaped (a listing row: see :class:`Record`)."""
+    if isinstance(value, Record):
+        text = _json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UsageError
-from .gofuncs import FUNCS, LAZY, go_str, go_type, to_json, truth
+from .gofuncs import FUNCS, LAZY, Record, go_str, go_type, to_json, truth
 
 
 class TemplateSyntaxError(UsageError):
@@ -264,15 +264,6 @@ class _Parser:
 
 
 # ----------------------------------------------------------------------------- evaluation
-class Record(dict):
-    """A row of a listing (``ps``, ``images``): docker formats a Go struct there, so a missing
-    field is ``can't evaluate field X in type <go_type>`` rather than a map's missing key."""
-
-    def __init__(self, values: dict, go_type: str = "struct"):
-        super().__init__(values)
-        self.go_type = go_type
-
-
 class Template:
     """A parsed template; ``execute(data)`` renders it. Parse once, execute per object."""
 

@@ -101,16 +101,12 @@ def execute_images(args) -> int:
     if args.repository:
         filters.setdefault("reference", []).append(args.repository)
     images = select(_store(args), filters, all_images=args.all)
-    if args.quiet:
-        seen = []
-        for im in images:
-            ident = im.id if args.no_trunc else im.short_id
-            if ident not in seen:
-                seen.append(ident)
-        print("\n".join(seen)) if seen else None
+    rows = image_rows(images, args.no_trunc)
+    if args.quiet:       # one line per row, as docker CLI 28 prints them (an image tagged twice: twice)
+        for r in rows:
+            print(r["ID"])
         return 0
-    for line in listing_lines(args.format, image_rows(images, args.no_trunc), IMAGE_FIELDS, IMAGE_TABLE,
-                              "*formatter.imageContext"):
+    for line in listing_lines(args.format, rows, IMAGE_FIELDS, IMAGE_TABLE, "*formatter.imageContext"):
         print(line)
     return 0
 
