@@ -216,11 +216,9 @@ def cmd_density(args) -> int:
         print(f"{p.kind:<10} {p.k:>3} {'-' if p.storm_s is None else f'{p.storm_s:.2f}':>12} "
               f"{'-' if pss is None else f'{pss:.1f}':>17} {'-' if uss is None else f'{uss:.1f}':>17}"
               + (f"  error: {p.error}" if p.error else ""))
-    for kind, c in result.costs().items():
-        n, by = density.capacity(args.host_ram * 1024, args.host_cores, c)
-        print(f"projected ({kind}): {c.mem_mib:.1f} MiB and {c.work_s:.3f} CPU-s per start -> {n} fit in "
-              f"{args.host_ram} GiB/{args.host_cores} cores ({by}); 100 at once: "
-              f"{density.storm_seconds(100, args.host_cores, c):.1f} s")
+    limits = density.host_limits()
+    for c in result.costs().values():
+        print(density.projection(c, args.host_ram * 1024, args.host_cores, limits=limits))
     if not args.no_save:
         print(f"saved as density run {density.save(result, db_path())} in {db_path()}")
     return 1 if any(p.error for p in result.points) else 0

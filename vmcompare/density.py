@@ -13,13 +13,13 @@ Two numbers decide how densely a host can be packed:
 
 :func:`measure_containers` and :func:`measure_vms` *measure* both for k instances started
 at once; :class:`Cost`, :func:`fit`, :func:`capacity` and :func:`storm_seconds` are a
-deliberately small model that *projects* them to other hosts. Measured and projected
+deliberately small model (:mod:`vmcompare.model`) that *projects* them to other hosts,
+refusing degenerate fits and capped by the host's PID and kernel-memory limits. Measured and projected
 numbers are kept apart everywhere: different types here, different markers in a figure.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import signal
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minicontainer.paths import project_build_dir
+from minicontainer.paths import PROC_ROOT, project_build_dir
 
 from .errors import UsageError, VMError
 from .measure import host_labels, minicontainer_binary, percentile
@@ -38,64 +38,9 @@ from .measure import host_labels, minicontainer_binary, percentile
 MiB = 2**20
 
 
-# --- the model (pure) -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Cost:
-    """What one instance costs, as the model sees it."""
-
-    kind: str                 # "container" or "vm"
-    mem_mib: float            # host memory per running instance (PSS)
-    work_s: float             # CPU-seconds one start needs (the part that queues for cores)
-    latency_s: float = 0.0    # the part of one start that does not need a core (waiting, I/O)
-
-
-def capacity(host_ram_mib: float, cores: int, cost: Cost, *, reserve_mib: float = 1024,
-             cpu_per_instance: float = 0.0) -> tuple[int, str]:
-    """How many running instances fit, and what limits it ("memory" or "cpu").
-
-    ``reserve_mib`` is kept for the host itself; ``cpu_per_instance`` is the cores each
-    instance keeps busy once running (0: idle instances, CPU never limits)."""
-    if host_ram_mib <= 0 or cores < 1 or cost.mem_mib <= 0 or cpu_per_instance < 0:
-        raise UsageError("host RAM, cores and memory per instance must be positive", op="project capacity")
-    by_mem = max(0, math.floor((host_ram_mib - reserve_mib) / cost.mem_mib))
-    if cpu_per_instance > 0:
-        by_cpu = math.floor(cores / cpu_per_instance + 1e-9)
-        if by_cpu < by_mem:
-            return by_cpu, "cpu"
-    return by_mem, "memory"
-
-
-def storm_seconds(n: int, cores: int, cost: Cost) -> float:
-    """Seconds until the last of ``n`` instances started at once is up on ``cores`` cores:
-    ``latency + work * max(1, n / cores)`` (fewer starts than cores run side by side)."""
-    if n < 1 or cores < 1:
-        raise UsageError("n and cores must be at least 1", op="project boot storm")
-    return cost.latency_s + cost.work_s * max(1.0, n / cores)
-
-
-def fit(kind: str, points: list[tuple[int, float, float]], cores: int) -> Cost:
-    """A :class:`Cost` from measured points ``(k, storm_seconds, mem_mib_per_instance)``.
-
-    The slope of storm time over k (least squares, over the points with k >= cores, or all
-    of them when fewer than two qualify) is ``work/cores``; the latency is what the single
-    start's time leaves over. Memory is the median of the per-instance figures."""
-    if not points or cores < 1:
-        raise UsageError("no measured points to fit", op="fit density model")
-    pts = sorted(points)
-    busy = [p for p in pts if p[0] >= cores]
-    use = busy if len({p[0] for p in busy}) >= 2 else pts
-    if len({p[0] for p in use}) >= 2:
-        n = len(use)
-        mx = sum(p[0] for p in use) / n
-        my = sum(p[1] for p in use) / n
-        slope = sum((p[0] - mx) * (p[1] - my) for p in use) / sum((p[0] - mx) ** 2 for p in use)
-        work = max(slope, 0.0) * cores
-    else:
-        work = pts[0][1]
-    single = next((p[1] for p in pts if p[0] == 1), pts[0][1])
-    latency = max(single - work, 0.0)
-    return Cost(kind, percentile([p[2] for p in pts], 50), work, latency)
+# --- the model lives in vmcompare.model (pure, unit-tested); its names are re-exported here ---
+from .model import (Cost, HostLimits, ModelError, capacity, fit, host_limits,  # noqa: E402,F401
+                    kernel_memory_kib, projection, storm_seconds)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -106,6 +51,7 @@ class Instance:
     uss: int | None = None
     pss: int | None = None
     rss: int | None = None
+    tasks: int | None = None         # processes + threads: each takes a PID
 
 
 @dataclass
@@ -116,6 +62,7 @@ class Point:
     k: int
     instances: list[Instance] = field(default_factory=list)
     error: str | None = None
+    kernel_kib: int | None = None    # growth of Slab+KernelStack+PageTables while the k instances ran
 
     @property
     def storm_s(self) -> float | None:
@@ -127,17 +74,18 @@ class Point:
         return percentile(vals, 50) / MiB if vals else None
 
 
-def _memory(pids: list[int]) -> tuple[int, int, int]:
-    """Summed USS, PSS and RSS of these processes."""
+def _memory(pids: list[int]) -> tuple[int, int, int, int]:
+    """Summed USS, PSS and RSS of these processes, and their number of tasks (threads)."""
     import psutil
-    uss = pss = rss = 0
+    uss = pss = rss = tasks = 0
     for pid in pids:
         try:
-            info = psutil.Process(pid).memory_full_info()
+            proc = psutil.Process(pid)
+            info, threads = proc.memory_full_info(), proc.num_threads()
         except psutil.Error:
             continue
-        uss, pss, rss = uss + info.uss, pss + getattr(info, "pss", 0), rss + info.rss
-    return uss, pss, rss
+        uss, pss, rss, tasks = uss + info.uss, pss + getattr(info, "pss", 0), rss + info.rss, tasks + threads
+    return uss, pss, rss, tasks
 
 
 def _tree(pid: int) -> list[int]:
@@ -149,9 +97,11 @@ def _tree(pid: int) -> list[int]:
         return []
 
 
-def measure_containers(k: int, *, state_root: Path | None = None, timeout: float = 120) -> Point:
+def measure_containers(k: int, *, state_root: Path | None = None, timeout: float = 120,
+                       proc_root: Path = PROC_ROOT) -> Point:
     """Start k detached containers (``run -d --network none busybox sleep``) at once; each one's
-    start time, then its memory: its monitor (mc-monitor) and everything under it."""
+    start time, then its memory: its monitor (mc-monitor) and everything under it; and how much
+    the kernel's own memory grew while they ran (``proc_root``'s meminfo, see vmcompare.model)."""
     from minicontainer.runtime.containers import ContainerStore
     binary = minicontainer_binary()
     own = state_root is None
@@ -165,6 +115,7 @@ def measure_containers(k: int, *, state_root: Path | None = None, timeout: float
             point.error = f"pull failed: {pulled.stderr.strip()[-200:]}"
             return point
         argv = base + ["run", "-d", "--network", "none", "busybox", "/bin/sleep", "600"]
+        kernel_before = kernel_memory_kib(proc_root)
         t0 = time.perf_counter()
         procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(k)]
@@ -187,7 +138,8 @@ def measure_containers(k: int, *, state_root: Path | None = None, timeout: float
         for cid, inst in zip(ids, point.instances):
             c = by_id.get(cid) or next((x for x in by_id.values() if x.id.startswith(cid)), None)
             if c is not None and c.monitor_pid:
-                inst.uss, inst.pss, inst.rss = _memory(_tree(c.monitor_pid))
+                inst.uss, inst.pss, inst.rss, inst.tasks = _memory(_tree(c.monitor_pid))
+        point.kernel_kib = kernel_memory_kib(proc_root) - kernel_before
         return point
     finally:
         if ids:
@@ -197,7 +149,7 @@ def measure_containers(k: int, *, state_root: Path | None = None, timeout: float
 
 
 def measure_vms(k: int, *, memory_mib: int = 128, accel: str = "auto", kernel=None,
-                build_dir: Path | None = None, timeout: float = 120) -> Point:
+                build_dir: Path | None = None, timeout: float = 120, proc_root: Path = PROC_ROOT) -> Point:
     """Boot k guests at once (each waits in ``sleep`` once up); each one's time to /init, then,
     with all of them up, each QEMU process's memory; then they are killed."""
     from . import initramfs
@@ -219,6 +171,7 @@ def measure_vms(k: int, *, memory_mib: int = 128, accel: str = "auto", kernel=No
             errors.append(err.message)
 
     threads = []
+    kernel_before = kernel_memory_kib(proc_root)
     try:
         for m in machines:
             m.launch()
@@ -232,8 +185,9 @@ def measure_vms(k: int, *, memory_mib: int = 128, accel: str = "auto", kernel=No
         for m in machines:
             inst = Instance(None if m.record.t_init is None else m.record.t_init - t0)
             if m.proc is not None and m.proc.poll() is None:
-                inst.uss, inst.pss, inst.rss = _memory([m.proc.pid])
+                inst.uss, inst.pss, inst.rss, inst.tasks = _memory([m.proc.pid])
             point.instances.append(inst)
+        point.kernel_kib = kernel_memory_kib(proc_root) - kernel_before
         if errors or any(i.start_s is None for i in point.instances):
             point.error = "; ".join(errors) or f"not every guest reached /init within {timeout:g} s"
         return point
@@ -253,13 +207,18 @@ class Density:
     points: list[Point] = field(default_factory=list)
 
     def costs(self) -> dict[str, Cost]:
+        """The model fitted per kind. A refused start-time fit leaves ``work_s`` None and says why
+        (``refused``); kernel memory per instance is taken from the largest complete point."""
         cores = int(self.labels.get("cores") or os.cpu_count() or 1)
         out = {}
         for kind in ("container", "vm"):
-            pts = [(p.k, p.storm_s, p.per_instance_mib()) for p in self.points
-                   if p.kind == kind and p.storm_s is not None and p.per_instance_mib()]
-            if pts:
-                out[kind] = fit(kind, pts, cores)
+            good = [p for p in self.points if p.kind == kind and p.storm_s is not None and p.per_instance_mib()]
+            if good:
+                big = max(good, key=lambda p: p.k)
+                kernel = big.kernel_kib / big.k / 1024 if big.kernel_kib and big.kernel_kib > 0 else None
+                tasks = [i.tasks for i in big.instances if i.tasks]
+                out[kind] = fit(kind, [(p.k, p.storm_s, p.per_instance_mib()) for p in good], cores,
+                                kernel_mib=kernel, tasks=int(percentile(tasks, 50)) if tasks else 0)
         return out
 
 
@@ -287,7 +246,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS density_runs (id INTEGER PRIMARY KEY, date TEXT, labels TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS density_points (
     run_id INTEGER NOT NULL REFERENCES density_runs(id) ON DELETE CASCADE, kind TEXT NOT NULL, k INTEGER NOT NULL,
-    error TEXT, instances TEXT NOT NULL);
+    error TEXT, instances TEXT NOT NULL, kernel_kib INTEGER);
 """
 
 
@@ -297,6 +256,8 @@ def _connect(path):
     db = sqlite3.connect(str(path))
     db.execute("PRAGMA foreign_keys = ON")
     db.executescript(SCHEMA)
+    if "kernel_kib" not in {row[1] for row in db.execute("PRAGMA table_info(density_points)")}:
+        db.execute("ALTER TABLE density_points ADD COLUMN kernel_kib INTEGER")   # an older database
     return db
 
 
@@ -308,8 +269,8 @@ def save(result: Density, path) -> int:
         with db:
             rid = db.execute("INSERT INTO density_runs (date, labels) VALUES (?, ?)",
                              (result.labels.get("date"), json.dumps(result.labels, sort_keys=True))).lastrowid
-            db.executemany("INSERT INTO density_points VALUES (?,?,?,?,?)",
-                           [(rid, p.kind, p.k, p.error, json.dumps([asdict(i) for i in p.instances]))
+            db.executemany("INSERT INTO density_points VALUES (?,?,?,?,?,?)",
+                           [(rid, p.kind, p.k, p.error, json.dumps([asdict(i) for i in p.instances]), p.kernel_kib)
                             for p in result.points])
         return rid
     finally:
@@ -328,9 +289,9 @@ def load(path, run_id: int | None = None) -> Density | None:
         if row is None:
             return None
         result = Density(json.loads(row[1]))
-        for kind, k, error, insts in db.execute("SELECT kind, k, error, instances FROM density_points "
-                                                "WHERE run_id = ? ORDER BY rowid", (row[0],)):
-            result.points.append(Point(kind, k, [Instance(**i) for i in json.loads(insts)], error))
+        for kind, k, error, insts, kernel in db.execute("SELECT kind, k, error, instances, kernel_kib FROM "
+                                                        "density_points WHERE run_id = ? ORDER BY rowid", (row[0],)):
+            result.points.append(Point(kind, k, [Instance(**i) for i in json.loads(insts)], error, kernel))
         return result
     finally:
         db.close()
@@ -339,9 +300,12 @@ def load(path, run_id: int | None = None) -> Density | None:
 # --- the figure -----------------------------------------------------------------------------
 
 def figure(result: Density, *, host_ram_mib: float | None = None, cores: int | None = None,
-           other_cores: int = 16, reserve_mib: float = 1024):
+           other_cores: int = 16, reserve_mib: float = 1024, limits: HostLimits | None = None):
     """Left: host memory for N running instances; right: boot-storm time for N started at once.
-    Measured points are filled markers; the model's projections are dashed lines."""
+    Measured points are filled markers; the model's projections are dashed lines, capped by
+    ``limits`` (PIDs) and including kernel memory per instance where it was measured. A refused
+    start-time fit draws no projection, and says so in the legend."""
+    from .measure import provenance
     from .plot import _plt
     plt = _plt()
     cores = cores or int(result.labels.get("cores") or 1)
@@ -352,25 +316,30 @@ def figure(result: Density, *, host_ram_mib: float | None = None, cores: int | N
     accel = str(result.labels.get("accel", "?")).upper()
     for kind, cost in costs.items():
         name = "container" if kind == "container" else f"VM ({accel})"
-        n_fit, _ = capacity(host_ram_mib, cores, cost, reserve_mib=reserve_mib)
+        n_fit, by = capacity(host_ram_mib, cores, cost, reserve_mib=reserve_mib, limits=limits)
         ns = sorted({1, *range(0, max(n_fit, 2) + 1, max(1, max(n_fit, 2) // 50))} - {0})
-        ax_m.plot(ns, [n * cost.mem_mib / 1024 for n in ns], "--", color=colours[kind],
-                  label=f"{name}: projected (fits {n_fit})")
+        per = cost.mem_mib + (cost.kernel_mib or 0.0)
+        ax_m.plot(ns, [n * per / 1024 for n in ns], "--", color=colours[kind],
+                  label=f"{name}: projected (fits {n_fit}, limit: {by})")
         pts = [p for p in result.points if p.kind == kind and p.per_instance_mib()]
         ax_m.plot([p.k for p in pts], [p.k * p.per_instance_mib() / 1024 for p in pts], "o", color=colours[kind],
                   label=f"{name}: measured")
         storm_n = [1, 2, 5, 10, 20, 50, 100, 200]
-        ax_t.plot(storm_n, [storm_seconds(n, cores, cost) for n in storm_n], "--", color=colours[kind],
-                  label=f"{name}: projected, {cores} cores")
-        ax_t.plot(storm_n, [storm_seconds(n, other_cores, cost) for n in storm_n], ":", color=colours[kind],
-                  label=f"{name}: projected, {other_cores} cores")
+        if cost.work_s is not None:
+            ax_t.plot(storm_n, [storm_seconds(n, cores, cost) for n in storm_n], "--", color=colours[kind],
+                      label=f"{name}: projected, {cores} cores")
+            ax_t.plot(storm_n, [storm_seconds(n, other_cores, cost) for n in storm_n], ":", color=colours[kind],
+                      label=f"{name}: projected, {other_cores} cores")
         pts = [p for p in result.points if p.kind == kind and p.storm_s is not None]
-        ax_t.plot([p.k for p in pts], [p.storm_s for p in pts], "o", color=colours[kind], label=f"{name}: measured")
+        ax_t.plot([p.k for p in pts], [p.storm_s for p in pts], "o", color=colours[kind],
+                  label=f"{name}: measured" + ("" if cost.work_s is not None else " (fit refused: no projection)"))
     ax_m.axhline((host_ram_mib - reserve_mib) / 1024, color="grey", lw=1)
     ax_m.set(xscale="log", yscale="log", xlabel="running instances", ylabel="host memory, GiB (PSS)",
              title=f"Memory: this host ({host_ram_mib / 1024:.0f} GiB, {reserve_mib / 1024:.0f} GiB kept back)")
     ax_t.set(xscale="log", yscale="log", xlabel="instances started at once", ylabel="seconds until the last is up",
              title="Boot storm")
+    fig.suptitle(provenance(result.labels, result.labels.get("accel")) + "; dashed/dotted lines: PROJECTED by the model",
+                 fontsize="small")
     ax_m.legend(fontsize="x-small")
     ax_t.legend(fontsize="x-small")
     return fig

@@ -57,7 +57,7 @@ class InitSpec:
     workload: str | None = None
     shares: list[Share] = field(default_factory=list)
     modules: list[Path] = field(default_factory=list)        # .ko files, already in load order
-    files: dict[str, bytes] = field(default_factory=dict)    # guest path -> content
+    files: dict[str, bytes] = field(default_factory=dict)    # guest path -> content (scripts, ELF: mode 0755)
     chroot: str | None = None
     cgroup2: bool = False           # mount cgroup2 at <root>/sys/fs/cgroup before the workload
     env: dict[str, str] = field(default_factory=dict)
@@ -168,7 +168,7 @@ def build(spec: InitSpec, busybox: Path | None = None) -> bytes:
         for i in range(1, len(parts)):
             if not w.has("/".join(parts[:i])):
                 w.add_dir("/".join(parts[:i]))
-        w.add_file(guest_path, data, 0o755 if data.startswith(b"#!") else 0o644)
+        w.add_file(guest_path, data, 0o755 if data.startswith((b"#!", b"\x7fELF")) else 0o644)
     w.add_file("init", script.encode(), 0o755)
     return w.getvalue()
 

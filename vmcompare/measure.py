@@ -76,6 +76,19 @@ def host_labels(**extra) -> dict:
     return labels
 
 
+def provenance(labels: dict, accel: str | None = None) -> str:
+    """Where and when a result was measured, and whether it was measured now or recorded: the line
+    every figure and table carries (``source`` label: absent = measured now, "recorded", "sample")."""
+    where = (f"{labels.get('hostname', '?')} ({labels.get('cpu_model', '?')} x{labels.get('cores', '?')}, "
+             f"Linux {labels.get('host_kernel', '?')})")
+    when = str(labels.get("date", "?"))[:16].replace("T", " ")
+    acc = f", VM accelerator {accel.upper()}" if accel else ""
+    source = labels.get("source")
+    if source in ("recorded", "sample"):
+        return f"{source.upper()}: measured on {where}, {when} UTC{acc}; not measured on your machine"
+    return f"measured now on {where}, {when} UTC{acc}"
+
+
 @dataclass
 class Trial:
     """One boot or one container start. ``status`` other than "ok" means no timings."""

@@ -30,34 +30,42 @@ beside ours, labelled as published.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from minicontainer.paths import project_build_dir
 
+from . import timer
 from . import workloads as wl
 from .errors import UsageError, VMError
 from .measure import host_labels, minicontainer_binary, percentile
 
-ENVS = ("host", "container", "vm")
+ENVS = ("host", "container", "unconfined", "vm")
 VM_GATEWAY = "10.0.2.2"        # QEMU user networking: the host side, answered by libslirp in QEMU
 VM_ADDRESS = "10.0.2.15/24"    # the address libslirp expects its guest to use
 GUEST_WLDIR = "/mnt/wl"
 
-# Published figures (never ours): Felter et al. 2015 (IBM RC25482) and Agache et al., NSDI 2020.
+# Published figures (never ours), each with its source and what it measured.
 PUBLISHED = {
-    "cpu": "Felter 2015: Docker ≈ native for CPU",
-    "memory": "Felter 2015: Docker ≈ native for memory",
-    "net-rtt": "Felter 2015: KVM adds ~30 µs to a network round trip",
-    "file-write": "Felter 2015: KVM ~½ of native random-I/O IOPS (theirs random, ours sequential)",
-    "file-read": "Felter 2015: KVM ~½ of native random-I/O IOPS (theirs random, ours cached)",
-    "boot": "Firecracker (NSDI 2020): ≤ 125 ms to /init, ≤ 5 MiB VMM overhead, with KVM",
+    "cpu": "Felter et al. 2015 (IBM RC25482): Docker ≈ native for CPU (Linpack, PXZ)",
+    "memory": "Felter et al. 2015: Docker ≈ native for memory bandwidth (STREAM)",
+    "net-rtt": "Felter et al. 2015: KVM adds ~30 µs to a network round trip (netperf TCP_RR)",
+    "file-write": "Felter et al. 2015: KVM ~½ of native random-I/O IOPS (theirs random, ours sequential)",
+    "file-read": "Felter et al. 2015: KVM ~½ of native random-I/O IOPS (theirs random, ours cached)",
 }
+# VM boot, like for like: say where each clock starts and stops.
+PUBLISHED_BOOT = (
+    ("Firecracker SPECIFICATION.md", "<= 125 ms", "from the InstanceStart API call to the start of the guest's "
+     "/sbin/init (VMM already running and configured); i3.metal, 2 vCPU, 256 MiB, Firecracker-tuned guest kernel, KVM"),
+    ("Agache et al., NSDI 2020, data: boot-serial-fc.dat", "~190 ms p50", "Firecracker end to end: from starting the "
+     "VMM process (configured over its API) until the guest's init writes a magic I/O port; m5d.metal, 1 vCPU, KVM"),
+    ("Agache et al., NSDI 2020, data: boot-serial-qboot.dat", "214 ms p50", "QEMU pc machine with the qboot firmware, "
+     "same endpoints as the line above; m5d.metal, 1 vCPU, KVM"),
+)
 
 
 @dataclass
@@ -129,17 +137,18 @@ def _parse_run(env: EnvRun, output: str, workloads) -> EnvRun:
 
 
 def run_host(workloads, trials: int, *, workdir: Path | None = None, timeout: float = 600) -> EnvRun:
-    """The script under the host's busybox ``sh``: files in ``workdir`` (a fresh temporary
-    directory by default), ping to loopback."""
-    bb = _busybox()
+    """The script under the host's busybox ``sh``: mc-timer from build/, files in ``workdir`` (a fresh
+    temporary directory by default), ping to loopback."""
+    bb, t = _busybox(), timer.ensure()
     own = workdir is None
     wdir = Path(tempfile.mkdtemp(prefix="vmcompare-wl-")) if own else Path(workdir)
-    env = EnvRun("host", {"busybox": str(bb), "files": f"{wdir} (host filesystem)", "peer": "127.0.0.1 (loopback)"})
+    env = EnvRun("host", {"busybox": str(bb), "timer": str(t), "files": f"{wdir} (host filesystem)",
+                          "peer": "127.0.0.1 (loopback)"})
     try:
         t0 = time.perf_counter()
         done = subprocess.run([str(bb), "sh", "-c", wl.script(workloads, trials)], capture_output=True, text=True,
                               timeout=timeout, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "BB": str(bb),
-                                                    "WLDIR": str(wdir), "PEER": "127.0.0.1"})
+                                                    "T": str(t), "WLDIR": str(wdir), "PEER": "127.0.0.1"})
         env.wall_s = time.perf_counter() - t0
         return _parse_run(env, done.stdout, workloads)
     except subprocess.TimeoutExpired:
@@ -150,17 +159,26 @@ def run_host(workloads, trials: int, *, workdir: Path | None = None, timeout: fl
             shutil.rmtree(wdir, ignore_errors=True)
 
 
-def run_container(workloads, trials: int, *, state_root: Path | None = None, timeout: float = 600) -> EnvRun:
-    """The script in ``minicontainer run --rm busybox``: ``--network none`` for everything but the
-    network workload, which runs in a second container on the default bridge and pings its gateway."""
-    binary = minicontainer_binary()
+def run_container(workloads, trials: int, *, state_root: Path | None = None, seccomp: str = "default",
+                  timeout: float = 600) -> EnvRun:
+    """The script in ``minicontainer run --rm busybox``, with build/timer bind-mounted read-only
+    (the very file the host ran): ``--network none`` for everything but the network workload, which
+    runs in a second container on the default bridge and pings its gateway. ``seccomp="unconfined"``
+    adds ``--security-opt seccomp=unconfined`` (no filter on any system call)."""
+    binary, t = minicontainer_binary(), timer.ensure()
     own = state_root is None
     root = Path(tempfile.mkdtemp(prefix="vmcompare-ctr-")) if own else Path(state_root)
-    env = EnvRun("container", {"runtime": f"minicontainer ({binary})", "image": "busybox (the host's busybox-static)",
-                               "files": "/tmp in the container (overlay upper dir on the host filesystem)",
-                               "peer": "the bridge gateway (host end of the veth pair)", "network": "none / bridge"})
+    name = "container" if seccomp == "default" else "unconfined"
+    env = EnvRun(name, {"runtime": f"minicontainer ({binary})", "image": "busybox (the host's busybox-static)",
+                        "timer": f"{t} bind-mounted read-only at {timer.CONTAINER_DIR}",
+                        "seccomp": "minicontainer's default profile" if seccomp == "default" else "unconfined",
+                        "files": "/tmp in the container (overlay upper dir on the host filesystem)",
+                        "peer": "the bridge gateway (host end of the veth pair)", "network": "none / bridge"})
     local = [w for w in workloads if w.needs != "net"]
     net = [w for w in workloads if w.needs == "net"]
+    opts = ["-v", f"{t.parent}:{timer.CONTAINER_DIR}:ro", "-e", f"T={timer.CONTAINER_DIR}/{timer.NAME}"]
+    if seccomp != "default":
+        opts += ["--security-opt", f"seccomp={seccomp}"]
     outputs = []
     try:
         pulled = subprocess.run([str(binary), "--root", str(root), "pull", "busybox"], capture_output=True, text=True)
@@ -171,8 +189,9 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, tim
         for group, network, peer in ((local, "none", ""), (net, "bridge", wl.GATEWAY)):
             if not group:
                 continue
-            argv = [str(binary), "--root", str(root), "run", "--rm", "--network", network, "-e", "BB=/bin/busybox",
-                    "-e", "WLDIR=/tmp", "-e", f"PEER={peer}", "busybox", "/bin/sh", "-c", wl.script(group, trials)]
+            argv = [str(binary), "--root", str(root), "run", "--rm", "--network", network, *opts,
+                    "-e", "BB=/bin/busybox", "-e", "WLDIR=/tmp", "-e", f"PEER={peer}", "busybox", "/bin/sh", "-c",
+                    wl.script(group, trials)]
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
             if done.returncode != 0 and f"{wl.MARK} done" not in done.stdout:
                 env.error = f"container ({network}) exited {done.returncode}: {done.stderr.strip()[-300:]}"
@@ -180,7 +199,7 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, tim
             outputs.append((group, done.stdout))
         env.wall_s = time.perf_counter() - t0
         for group, text in outputs:
-            part = _parse_run(EnvRun("container", {}), text, group)
+            part = _parse_run(EnvRun(name, {}), text, group)
             if part.error:
                 env.error = part.error
             env.samples += part.samples
@@ -194,7 +213,7 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, tim
 
 
 def _guest_prologue(disk: bool, net: bool) -> str:
-    lines = ["BB=/bin/busybox"]
+    lines = ["BB=/bin/busybox", f"T={timer.GUEST_PATH}"]
     if disk:
         lines += [f"mkdir -p {GUEST_WLDIR} && mount -t ext4 /dev/vda {GUEST_WLDIR} || echo '{wl.MARK} note no-disk'",
                   f"WLDIR={GUEST_WLDIR}"]
@@ -202,7 +221,7 @@ def _guest_prologue(disk: bool, net: bool) -> str:
         lines += ["ip link set lo up",
                   "for d in /sys/class/net/*; do n=${d##*/}; [ $n = lo ] || break; done",
                   f"ip link set $n up && ip addr add {VM_ADDRESS} dev $n && PEER={VM_GATEWAY}"]
-    return "\n".join(lines) + "\nexport BB WLDIR PEER\n"
+    return "\n".join(lines) + "\nexport BB T WLDIR PEER\n"
 
 
 def run_vm(workloads, trials: int, *, accel: str = "auto", machine: str = "pc", memory_mib: int = 256,
@@ -218,7 +237,7 @@ def run_vm(workloads, trials: int, *, accel: str = "auto", machine: str = "pc", 
     disk = any(w.needs == "disk" for w in workloads)
     net = any(w.needs == "net" for w in workloads)
     env = EnvRun("vm", {"accel": chosen, "accel_reason": why, "machine": machine, "memory_mib": memory_mib,
-                        "guest_kernel": guest.label,
+                        "guest_kernel": guest.label, "timer": f"{timer.ensure()} copied to {timer.GUEST_PATH} in the initramfs",
                         "files": "ext4 on a virtio-blk raw image file (host filesystem, cache=writeback)",
                         "peer": f"{VM_GATEWAY}: QEMU user networking (libslirp in the QEMU process), restrict=on"})
     if guest.modules_dir is None:
@@ -242,7 +261,8 @@ def run_vm(workloads, trials: int, *, accel: str = "auto", machine: str = "pc", 
                       "-device", "virtio-blk-pci,drive=wl0"]
         if net:
             extra += ["-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"]
-        spec = initramfs.InitSpec(workload=_guest_prologue(disk, net) + wl.script(workloads, trials), modules=modules)
+        spec = initramfs.InitSpec(workload=_guest_prologue(disk, net) + wl.script(workloads, trials), modules=modules,
+                                  files={timer.GUEST_PATH: timer.ensure().read_bytes()})
         initrd = initramfs.build_cached(spec, build_dir / "guest" / "initramfs")
         cfg = VMConfig(kernel=guest.vmlinuz, initrd=initrd, machine=machine, accel=chosen, memory_mib=memory_mib,
                        extra=tuple(extra))
@@ -260,145 +280,96 @@ def run_vm(workloads, trials: int, *, accel: str = "auto", machine: str = "pc", 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def compare(names=None, *, trials: int = 3, scale: float = 1.0, envs=ENVS, accel: str = "auto",
+class MeasurementError(VMError):
+    """A series that should have produced numbers did not: the whole comparison stops."""
+
+
+def probe(workloads, *, share: float = 0.05) -> dict[str, float]:
+    """CPU-seconds per unit of work of each CPU-clocked workload on the host, from one short run
+    of mc-timer (``share`` of its size)."""
+    t, out = str(timer.ensure()), {}
+    for w in workloads:
+        if w.clock != "cpu":
+            continue
+        n = max(1, round(w.size * share))
+        done = subprocess.run([t, w.name, str(n)], capture_output=True, text=True, timeout=120)
+        m = wl._TIMER.search(done.stdout)
+        if done.returncode != 0 or m is None:
+            raise MeasurementError(f"mc-timer {w.name} {n} failed: {done.stderr.strip()[-200:]}", op="probe workloads")
+        out[w.name] = int(m["cpu"]) / 1e9 / n
+    return out
+
+
+def _renumber(samples, trial: int):
+    for smp in samples:
+        smp.trial = trial
+    return samples
+
+
+def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel: str = "auto",
             machine: str = "pc", memory_mib: int = 256, kernel=None, build_dir: Path | None = None,
-            progress=None) -> Comparison:
-    """Run the chosen workloads ``trials`` times in each environment of ``envs``."""
+            vm_scale: float | None = None, strict: bool = True, calibrate: bool = True, progress=None) -> Comparison:
+    """Run the chosen workloads ``trials`` times in each environment of ``envs``.
+
+    The host and container environments take turns, one trial each per round (host, container,
+    unconfined, then the next round in the opposite order), so a change in the machine's load
+    falls on all of them alike; the VM runs all its trials in one boot. ``vm_scale`` (default:
+    ``scale``) sizes the VM's work: an emulated guest may do less work and still run >= 1 s.
+    ``strict``: an environment that fails raises :class:`MeasurementError` instead of leaving a
+    hole in the table. ``calibrate``: a short probe on the host first, and any CPU-clocked workload
+    that would run under 1.3 s here is made bigger (never smaller), for every environment."""
     unknown = set(envs) - set(ENVS)
     if unknown:
         raise UsageError(f"unknown environment {sorted(unknown)[0]!r} (choose from {', '.join(ENVS)})",
                          op="compare overhead")
+    if trials < 1:
+        raise UsageError("trials must be at least 1", op="compare overhead")
     workloads = wl.catalogue(names, scale)
-    cmp = Comparison(host_labels(kind="overhead", trials=trials, scale=scale, clock="/proc/uptime (10 ms), in each "
-                                 "environment; ping's own clock for net-rtt"), workloads, trials)
-    for env in envs:
+    growth = {}
+    if calibrate and any(e != "vm" for e in envs):
+        sized = wl.grown(workloads, probe(workloads), 1.3)
+        growth = {w.name: g.size / w.size for w, g in zip(workloads, sized) if g.size != w.size}
+        workloads = sized
+    by_clock: dict[str, list[str]] = {}
+    for w in workloads:
+        if w.name != "net-rtt":
+            by_clock.setdefault(w.clock, []).append(w.name)
+    clock = "; ".join(f"{', '.join(ns)}: {wl.CLOCKS[c]}" for c, ns in by_clock.items())
+    cmp = Comparison(host_labels(kind="overhead", trials=trials, scale=scale, timer="mc-timer (static, the same file "
+                                 "in every environment)", clock=clock + ("; net-rtt: ping's own clock" if
+                                 any(w.name == "net-rtt" for w in workloads) else ""),
+                                 min_run_s=wl.MIN_RUN_S, grown=growth), workloads, trials)
+    paired = [e for e in ENVS if e in envs and e != "vm"]
+    runners = {"host": lambda: run_host(workloads, 1),
+               "container": lambda: run_container(workloads, 1),
+               "unconfined": lambda: run_container(workloads, 1, seccomp="unconfined")}
+    for trial in range(1, trials + 1 if paired else 1):
+        order = paired if trial % 2 else paired[::-1]
         if progress:
-            progress(f"running {len(workloads)} workloads x {trials} in: {env}")
-        if env == "host":
-            cmp.runs[env] = run_host(workloads, trials)
-        elif env == "container":
-            cmp.runs[env] = run_container(workloads, trials)
-        else:
-            cmp.runs[env] = run_vm(workloads, trials, accel=accel, machine=machine, memory_mib=memory_mib,
-                                  kernel=kernel, build_dir=build_dir)
+            progress(f"round {trial}/{trials}: {len(workloads)} workloads in {', '.join(order)}")
+        for env in order:
+            run = runners[env]()
+            have = cmp.runs.setdefault(env, EnvRun(env, run.labels, wall_s=0.0))
+            have.samples += _renumber(run.samples, trial)
+            have.wall_s = (have.wall_s or 0.0) + (run.wall_s or 0.0)
+            if run.error and not have.error:
+                have.error = f"trial {trial}: {run.error}"
+            if have.error and strict:
+                raise MeasurementError(f"the {env} series failed, no figures: {have.error}", op="compare overhead")
+    if "vm" in envs:
+        vm_work = [replace(w, size=max(1, round(w.size * growth.get(w.name, 1.0))))
+                   for w in wl.catalogue(names, vm_scale or scale)]
+        if progress:
+            progress(f"booting a VM for {len(vm_work)} workloads x {trials}")
+        run = run_vm(vm_work, trials, accel=accel, machine=machine, memory_mib=memory_mib, kernel=kernel,
+                     build_dir=build_dir)
+        run.labels["work_scale"] = vm_scale or scale
+        cmp.runs["vm"] = run
+        if run.error and strict:
+            raise MeasurementError(f"the vm series failed, no figures: {run.error}", op="compare overhead")
+    cmp.runs = {e: cmp.runs[e] for e in ENVS if e in cmp.runs}
     return cmp
 
 
-# --- storage: three tables beside vmcompare.results' in the same SQLite file ---------------
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS overhead_runs (
-    id INTEGER PRIMARY KEY, date TEXT, labels TEXT NOT NULL, workloads TEXT NOT NULL, trials INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS overhead_envs (
-    run_id INTEGER NOT NULL REFERENCES overhead_runs(id) ON DELETE CASCADE, env TEXT NOT NULL,
-    labels TEXT NOT NULL, wall_s REAL, error TEXT, PRIMARY KEY (run_id, env));
-CREATE TABLE IF NOT EXISTS overhead_samples (
-    run_id INTEGER NOT NULL REFERENCES overhead_runs(id) ON DELETE CASCADE, env TEXT NOT NULL,
-    workload TEXT NOT NULL, trial INTEGER NOT NULL, status TEXT NOT NULL, seconds REAL, value REAL, detail TEXT);
-"""
-
-
-def _connect(path):
-    import sqlite3
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path))
-    db.execute("PRAGMA foreign_keys = ON")
-    db.executescript(SCHEMA)
-    return db
-
-
-def save(cmp: Comparison, path) -> int:
-    """Store a comparison whole (one transaction); returns its id."""
-    db = _connect(path)
-    try:
-        with db:
-            cur = db.execute("INSERT INTO overhead_runs (date, labels, workloads, trials) VALUES (?,?,?,?)",
-                             (cmp.labels.get("date"), json.dumps(cmp.labels, sort_keys=True),
-                              json.dumps([asdict(w) for w in cmp.workloads]), cmp.trials))
-            run_id = cur.lastrowid
-            for env, run in cmp.runs.items():
-                db.execute("INSERT INTO overhead_envs VALUES (?,?,?,?,?)",
-                           (run_id, env, json.dumps(run.labels, sort_keys=True), run.wall_s, run.error))
-                db.executemany("INSERT INTO overhead_samples VALUES (?,?,?,?,?,?,?,?)",
-                               [(run_id, env, s.workload, s.trial, s.status, s.seconds, s.value, s.detail)
-                                for s in run.samples])
-        return run_id
-    finally:
-        db.close()
-
-
-def load(path, run_id: int | None = None) -> Comparison | None:
-    """A stored comparison (the latest when ``run_id`` is None), or None when there is none."""
-    if str(path) != ":memory:" and not Path(path).exists():
-        return None
-    db = _connect(path)
-    try:
-        q = "SELECT id, labels, workloads, trials FROM overhead_runs " + (
-            "WHERE id = ?" if run_id is not None else "ORDER BY id DESC LIMIT 1")
-        row = db.execute(q, (run_id,) if run_id is not None else ()).fetchone()
-        if row is None:
-            return None
-        rid, labels, works, trials = row
-        cmp = Comparison(json.loads(labels), [wl.Workload(**w) for w in json.loads(works)], trials)
-        for env, elabels, wall, error in db.execute("SELECT env, labels, wall_s, error FROM overhead_envs "
-                                                    "WHERE run_id = ?", (rid,)):
-            cmp.runs[env] = EnvRun(env, json.loads(elabels), wall_s=wall, error=error)
-        for env, *rest in db.execute("SELECT env, workload, trial, status, seconds, value, detail FROM "
-                                     "overhead_samples WHERE run_id = ? ORDER BY rowid", (rid,)):
-            cmp.runs[env].samples.append(wl.Sample(*rest))
-        cmp.runs = {e: cmp.runs[e] for e in ENVS if e in cmp.runs}
-        return cmp
-    finally:
-        db.close()
-
-
-# --- the table ------------------------------------------------------------------------------
-
-def env_heading(cmp: Comparison, env: str) -> str:
-    """Column heading; the VM's names its accelerator, always."""
-    if env == "vm":
-        return f"VM ({cmp.runs['vm'].labels.get('accel', '?').upper()})"
-    return env
-
-
-def _cell(stats: dict) -> str:
-    if not stats.get("n"):
-        return "n/a"
-    med = stats["median"]
-    digits = 0 if med >= 100 else 1 if med >= 10 else 2
-    spread = f" [{stats['p5']:.{digits}f}-{stats['p95']:.{digits}f}]" if stats["n"] > 1 else ""
-    return f"{med:.{digits}f}{spread}"
-
-
-def _pct(v) -> str:
-    return "n/a" if v is None else f"{v:+.0f}%"
-
-
-def format_table(cmp: Comparison) -> str:
-    """Felter et al.'s layout, as text: one row per workload, median [p5-p95] per environment and
-    the overhead in % of the host (positive = worse)."""
-    envs = list(cmp.runs)
-    head = ["workload", "unit"] + [h for e in envs for h in
-                                   ([env_heading(cmp, e)] if e == "host" else [env_heading(cmp, e), "overhead"])]
-    rows = [head]
-    for r in cmp.rows():
-        cells = [r["workload"], r["unit"]]
-        for e in envs:
-            cells.append(_cell(r[e]))
-            if e != "host":
-                cells.append(_pct(r.get(f"{e}_overhead_pct")))
-        rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    notes = [f"median [p5-p95] of {cmp.trials} trial(s); overhead: % worse than the host; clock: "
-             f"{cmp.labels.get('clock', '?')}"]
-    for e, run in cmp.runs.items():
-        if run.error:
-            notes.append(f"{e}: FAILED: {run.error}")
-    if "vm" in cmp.runs and cmp.runs["vm"].labels.get("accel") == "tcg":
-        notes.append("VM under TCG: every guest instruction is translated in software, so the VM column measures "
-                     "EMULATION, not virtualisation (KVM would run guest code natively)")
-    return "\n".join(lines + notes)
+from .overhead_store import load, save  # noqa: E402,F401  (storage and the table live in their own modules)
+from .overhead_table import _cell, _pct, env_heading, format_table  # noqa: E402,F401

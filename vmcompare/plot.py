@@ -32,8 +32,13 @@ def _interactive() -> bool:
 
 def _title(series) -> str:
     lab = series.labels
-    src = " [SAMPLE]" if lab.get("source") == "sample" else ""
+    src = " [SAMPLE: not measured here]" if lab.get("source") == "sample" else ""
     return f"{lab.get('machine', '?')} / {lab.get('accel', '?')} / {lab.get('memory_mib', '?')} MiB{src}"
+
+
+def _source(series) -> str:
+    from .measure import provenance
+    return provenance(series.labels, series.labels.get("accel"))
 
 
 def timeline_figure(series, ax=None):
@@ -49,7 +54,7 @@ def timeline_figure(series, ax=None):
     ax.set_yticks(range(len(series.ok())), [f"boot {i + 1}" for i in range(len(series.ok()))])
     ax.invert_yaxis()
     ax.set_xlabel("seconds after QEMU starts (host clock)")
-    ax.set_title(f"VM boot phases: {_title(series)}")
+    ax.set_title(f"VM boot phases: {_title(series)}\n{_source(series)}", fontsize="small")
     if fig is not None:
         fig.legend(loc="outside lower center", ncol=4, fontsize="small", frameon=False)
     else:
@@ -73,7 +78,7 @@ def compare_figure(containers, vms, ax=None):
     ax.set_yticks([1, 2], labels)
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds (log scale)")
-    ax.set_title("Starting a container vs booting a VM, measured here")
+    ax.set_title(f"Starting a container vs booting a VM\n{_source(vms)}", fontsize="small")
     return fig or ax.figure
 
 
@@ -94,6 +99,6 @@ def memory_figure(container_bytes: tuple[int | None, int | None], vms, ax=None):
     ax.bar([x + 0.2 for x in xs], [c_uss / mib, vm_uss / mib], width=0.4, label="USS (unique to it)")
     ax.set_xticks(list(xs), ["container\n(runtime + process)", f"VM\n(QEMU, {vms.labels.get('memory_mib', '?')} MiB guest)"])
     ax.set_ylabel("MiB")
-    ax.set_title("Memory per running instance")
+    ax.set_title(f"Memory per running instance\n{_source(vms)}", fontsize="small")
     ax.legend(fontsize="small")
     return fig or ax.figure

@@ -55,7 +55,7 @@ def to_dict(cmp: ovh.Comparison | None, result: dens.Density | None, *, machine:
                                     for env, r in cmp.runs.items()}}
     if result is not None:
         out["density"] = {"labels": result.labels,
-                          "points": [{"kind": p.kind, "k": p.k, "error": p.error,
+                          "points": [{"kind": p.kind, "k": p.k, "error": p.error, "kernel_kib": p.kernel_kib,
                                       "instances": [asdict(i) for i in p.instances]} for p in result.points]}
     return out
 
@@ -67,15 +67,16 @@ def from_dict(data: dict, path: str = "") -> Recorded:
         cmp = None
         if data.get("overhead"):
             o = data["overhead"]
-            cmp = ovh.Comparison(o["labels"], [wl.Workload(**w) for w in o["workloads"]], o["trials"])
+            cmp = ovh.Comparison({**o["labels"], "source": "recorded"}, [wl.Workload(**w) for w in o["workloads"]], o["trials"])
             for env, r in o["runs"].items():
                 cmp.runs[env] = ovh.EnvRun(env, r["labels"], [wl.Sample(**s) for s in r["samples"]],
                                            r.get("wall_s"), r.get("error"))
         result = None
         if data.get("density"):
             d = data["density"]
-            result = dens.Density(d["labels"], [dens.Point(p["kind"], p["k"], [dens.Instance(**i) for i in
-                                                                             p["instances"]], p.get("error"))
+            result = dens.Density({**d["labels"], "source": "recorded"}, [dens.Point(p["kind"], p["k"], [dens.Instance(**i) for i in
+                                                                             p["instances"]], p.get("error"),
+                                                           p.get("kernel_kib"))
                                                 for p in d["points"]])
         return Recorded(data["machine"], data["date"], data.get("note", ""), cmp, result)
     except (KeyError, TypeError) as err:

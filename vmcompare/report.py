@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import density as dens
 from . import overhead as ovh
+from .measure import provenance
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;font-size:90%}
@@ -48,7 +49,9 @@ def overhead_figure(cmp: ovh.Comparison):
     ax.set_xticks(range(len(rows)), [r["workload"] for r in rows])
     ax.set_yscale("symlog", linthresh=10)
     ax.set_ylabel("% worse than the host (symlog)")
-    ax.set_title("Overhead vs the host, measured here")
+    vm = cmp.runs.get("vm")
+    ax.set_title(f"Overhead vs the host\n{provenance(cmp.labels, vm.labels.get('accel') if vm else None)}",
+                 fontsize="small")
     ax.legend(fontsize="small")
     return fig
 
@@ -75,9 +78,7 @@ def overhead_section(cmp: ovh.Comparison) -> str:
                 cells.append(ovh._pct(r.get(f"{e}_overhead_pct")))
         rows.append(cells + [r["published"]])
     parts = ["<h2>Overhead: the same workloads on the host, in a container and in a VM</h2>",
-             f"<p class='note'>measured {html.escape(str(cmp.labels.get('date')))} on "
-             f"{html.escape(str(cmp.labels.get('cpu_model')))} x{cmp.labels.get('cores')}, kernel "
-             f"{html.escape(str(cmp.labels.get('host_kernel')))}; median [p5-p95] of {cmp.trials} trial(s); "
+             f"<p class='note'>{html.escape(provenance(cmp.labels))}; median [p5-p95] of {cmp.trials} trial(s); "
              f"clock: {html.escape(str(cmp.labels.get('clock')))}</p>",
              _table(head, rows, numeric_from=2)]
     vm = cmp.runs.get("vm")
@@ -113,8 +114,9 @@ def density_section(result: dens.Density) -> str:
         for kind, c in costs.items():
             for ram_gib, n_cores in ((24, cores), (256, 64)):
                 n, by = dens.capacity(ram_gib * 1024, n_cores, c)
-                rows.append([kind, f"{ram_gib} GiB / {n_cores} cores", f"{c.mem_mib:.1f}", f"{c.work_s:.3f}",
-                             f"{n} ({by})", f"{dens.storm_seconds(100, n_cores, c):.1f}"])
+                storm = f"{dens.storm_seconds(100, n_cores, c):.1f}" if c.work_s is not None else f"refused: {c.refused}"
+                rows.append([kind, f"{ram_gib} GiB / {n_cores} cores", f"{c.mem_mib:.1f}",
+                             "-" if c.work_s is None else f"{c.work_s:.3f}", f"{n} ({by})", storm])
         parts += ["<h3>Projected by the model (not measured)</h3>",
                   _table(["kind", "host", "MiB each", "CPU-s per start", "instances that fit",
                           "boot storm of 100 (s)"], rows),
@@ -132,7 +134,9 @@ def render(cmp: ovh.Comparison | None, density_result: dens.Density | None, titl
     if density_result is not None:
         body.append(density_section(density_result))
     body.append("<h2>Published figures (not measured here)</h2><ul>" + "".join(
-        f"<li>{html.escape(v)}</li>" for v in dict.fromkeys(ovh.PUBLISHED.values())) + "</ul>")
+        f"<li>{html.escape(v)}</li>" for v in dict.fromkeys(ovh.PUBLISHED.values())) + "".join(
+        f"<li>{html.escape(src)}: {html.escape(val)} ({html.escape(what)})</li>" for src, val, what in
+        ovh.PUBLISHED_BOOT) + "</ul>")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 

@@ -1,40 +1,40 @@
-"""The same small benchmarks, as one busybox shell script, for the host, a container and a VM.
+"""The same small benchmarks, timed by one static binary, for the host, a container and a VM.
 
 Felter et al. (IBM Research, 2015, "An updated performance comparison of virtual machines
 and Linux containers") ran the same programs natively, in Docker and in KVM and reported
-each as a fraction of native. We do the same with tiny, transparent workloads, all of them
-applets of ONE binary, the host's static busybox (``busybox-static``), which is also the
-container image's ``/bin/busybox`` and the VM initramfs's ``/bin/busybox``: same code, same
-arguments, three environments.
+each as a fraction of native. We do the same with small, transparent workloads, all timed
+by ONE static binary, ``mc-timer`` (:mod:`vmcompare.timer`, built by ``make``): the host
+runs ``build/timer/mc-timer``, the container the same file bind-mounted read-only, the VM
+the same bytes in its initramfs. The shell around it is the host's static busybox (also the
+container image's and the initramfs's ``/bin/busybox``).
 
-=============  ============================================================  ==============
-name           what runs (``$BB`` is busybox)                                  reported as
-=============  ============================================================  ==============
-``cpu``        ``dd if=/dev/zero bs=1M count=N | sha256sum``: hashing          MiB/s
-``memory``     ``dd if=/dev/zero of=/dev/null bs=1M count=N``: the kernel      GiB/s
-               zero-fills user memory (``clear_user``), a memory-bandwidth
-               bound loop
-``syscall``    ``dd ... bs=1 count=N``: one ``read(2)`` + one ``write(2)``     ns per syscall
-               per byte, so ~2N cheap system calls
-``process``    ``N`` times ``$BB true`` in a shell loop: ``fork(2)`` +          µs per process
-               ``execve(2)`` + ``exit`` + ``wait``
-``file-write`` ``dd of=FILE bs=1M count=N conv=fsync``: write and              MiB/s
-               ``fsync(2)``: reaches the disk (a virtual disk in the VM)
-``file-read``  ``dd if=FILE of=/dev/null``: read back (from the page cache)    MiB/s
-``net-rtt``    ``ping -A -q -c N PEER``: ICMP echo round trip to a             µs round trip
-               host-local address (loopback, the container's bridge
-               gateway, QEMU's user-network gateway)
-=============  ============================================================  ==============
+==============  ===========================================================  ===============
+name            what runs (``$T`` is mc-timer, ``$BB`` busybox)               reported as
+==============  ===========================================================  ===============
+``cpu``         ``$T cpu N``: N million rounds of an integer mixing            M rounds/s
+                function (splitmix64), in registers only
+``memory``      ``$T memory N``: N passes of ``memset`` + a read of every      GiB/s
+                cache line of a 64 MiB buffer (memory bandwidth)
+``syscall``     ``$T syscall N``: N thousand ``getppid(2)`` calls, the         ns per syscall
+                cheapest real system call (what seccomp filters each time)
+``process``     ``$T exec sh -c``: N times ``$BB true`` in a shell loop:        µs per process
+                ``fork(2)`` + ``execve(2)`` + ``exit`` + ``wait``
+``file-write``  ``$T exec dd of=FILE bs=1M count=N conv=fsync``: to the disk    MiB/s
+                (a virtual disk in the VM)
+``file-read``   ``$T exec sh -c``: read FILE back R times (page cache)          MiB/s
+``net-rtt``     ``$T exec ping -A -q -c N PEER``: ICMP echo to a host-local    µs round trip
+                address (loopback, the bridge gateway, QEMU's gateway)
+==============  ===========================================================  ===============
 
-**The clock.** Every environment times itself the same way: the shell reads
-``/proc/uptime`` (seconds since boot, 10 ms resolution, see proc(5)) with its *builtin*
-``read`` before and after each workload, so taking a timestamp forks nothing. Workloads
-are sized to run for hundreds of milliseconds on the host, so the 10 ms step is a few
-percent at most; a run shorter than 2 ticks is reported as too fast, never as a number.
-(``date +%s%N`` would be finer, but busybox's ``date`` has no ``%N``, and ``adjtimex``
-is refused by the container's seccomp filter.) ``ping`` measures each round trip itself
-with ``clock_gettime``. Inside a TCG guest the clock is the emulated one, which QEMU keeps
-in step with the host's real time.
+**The clock.** mc-timer reads ``clock_gettime(CLOCK_MONOTONIC)`` (nanoseconds) around
+the work, and ``CLOCK_PROCESS_CPUTIME_ID``: the CPU time the process itself used, in user
+and kernel mode (clock_gettime(2)). The ``cpu``, ``memory`` and ``syscall`` figures come from
+the **CPU time**: on a shared machine a busy neighbour stretches the wall time of a run
+(the process waits for a core) but not the CPU time it needs; anything a container adds
+to a system call (its seccomp filter) runs in the process's own kernel time and is counted.
+The others come from the wall time (they wait for children, the disk or the network).
+Every run must last at least :data:`MIN_RUN_S` on its clock; a shorter run is reported
+as too short, never as a number. ``ping`` times each round trip itself.
 
 This module is pure: it writes the script and parses what comes back; running it is
 :mod:`vmcompare.overhead`'s job.
@@ -48,57 +48,57 @@ from dataclasses import dataclass, replace
 from .errors import UsageError
 
 MARK = "@@wl"
-TICK_S = 0.01              # /proc/uptime resolution
-MIN_TICKS = 2              # fewer ticks than this: "too-fast", no value
+MIN_RUN_S = 1.0            # a run shorter than this on its clock is "too-fast": no value
 GATEWAY = "@gateway"       # PEER value meaning "the default route's gateway, read inside"
+CLOCKS = {"cpu": "CPU time of the workload process (CLOCK_PROCESS_CPUTIME_ID, ns)",
+          "wall": "elapsed time (CLOCK_MONOTONIC, ns)"}
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One benchmark: a shell fragment doing ``size`` units of work, and how to report it."""
+    """One benchmark: a command doing ``size`` units of work, and how to report it."""
 
     name: str
     title: str
     unit: str
     size: int
-    body: str                       # shell, may use $BB $WLDIR $PEER and {n}
+    body: str                       # shell, may use $T $BB $WLDIR $PEER and {n} {reps}; prints mc-timer's line
     work_per_size: float = 1.0      # units of the reported figure per unit of size (see value())
     higher_is_better: bool = True
     needs: str = ""                 # "disk" (a writable $WLDIR) or "net" (a $PEER)
     chunk: int = 1                  # file-read: the file's size; the body repeats size // chunk times
+    clock: str = "wall"             # which of mc-timer's clocks the figure comes from: "cpu" or "wall"
 
     def script(self) -> str:
         return self.body.format(n=self.size, reps=max(1, self.size // self.chunk))
 
     def value(self, seconds: float | None = None, rtt_us: float | None = None) -> float | None:
-        """The reported figure from a run's elapsed seconds (or ping's average round trip)."""
+        """The reported figure from a run's seconds on this workload's clock (or ping's average round trip)."""
         if self.name == "net-rtt":
             return rtt_us
-        if seconds is None or seconds < MIN_TICKS * TICK_S - 1e-9:
+        if seconds is None or seconds < MIN_RUN_S - 1e-9:
             return None
         work = self.size * self.work_per_size
         return work / seconds if self.higher_is_better else seconds * self.work_per_size / self.size
 
 
+_SH = '"$T" exec "$BB" sh -c '     # the timer forks the shell and times it
 _CATALOGUE = (
-    Workload("cpu", "CPU: sha256 of zeros", "MiB/s", 48,
-             '"$BB" dd if=/dev/zero bs=1048576 count={n} 2>/dev/null | "$BB" sha256sum >/dev/null'),
-    Workload("memory", "memory: zero-fill 1 MiB blocks", "GiB/s", 16384,
-             '"$BB" dd if=/dev/zero of=/dev/null bs=1048576 count={n} 2>/dev/null', work_per_size=1 / 1024),
-    Workload("syscall", "syscalls: 1-byte read+write", "ns/syscall", 500_000,
-             '"$BB" dd if=/dev/zero of=/dev/null bs=1 count={n} 2>/dev/null',
-             work_per_size=1e9 / 2, higher_is_better=False),
-    Workload("process", "process: fork+exec busybox true", "µs/process", 500,
-             'i=0; while [ $i -lt {n} ]; do "$BB" true; i=$((i+1)); done',
+    Workload("cpu", "CPU: integer mixing rounds", "Mrounds/s", 1200, '"$T" cpu {n}', clock="cpu"),
+    Workload("memory", "memory: memset + read 64 MiB", "GiB/s", 160, '"$T" memory {n}', work_per_size=1 / 16,
+             clock="cpu"),
+    Workload("syscall", "syscalls: getppid(2)", "ns/syscall", 7500, '"$T" syscall {n}', work_per_size=1e9 / 1000,
+             higher_is_better=False, clock="cpu"),
+    Workload("process", "process: fork+exec busybox true", "µs/process", 3000,
+             _SH + '\'i=0; while [ $i -lt {n} ]; do "$BB" true; i=$((i+1)); done\'',
              work_per_size=1e6, higher_is_better=False),
-    Workload("file-write", "file: write + fsync", "MiB/s", 128,
-             '"$BB" dd if=/dev/zero of="$WLDIR/wl.dat" bs=1048576 count={n} conv=fsync 2>/dev/null',
-             needs="disk"),
-    Workload("file-read", "file: read back x8 (page cache)", "MiB/s", 1024,
-             'r=0; bad=0; while [ $r -lt {reps} ]; do "$BB" dd if="$WLDIR/wl.dat" of=/dev/null bs=1048576 '
-             '2>/dev/null || bad=1; r=$((r+1)); done; [ $bad = 0 ]', needs="disk"),
-    Workload("net-rtt", "network: ICMP echo round trip", "µs", 200,
-             '"$BB" ping -A -q -c {n} -W 2 "$PEER" 2>&1', higher_is_better=False, needs="net"),
+    Workload("file-write", "file: write + fsync", "MiB/s", 1024,
+             '"$T" exec "$BB" dd if=/dev/zero of="$WLDIR/wl.dat" bs=1048576 count={n} conv=fsync', needs="disk"),
+    Workload("file-read", "file: read back (page cache)", "MiB/s", 16384,
+             _SH + '\'r=0; while [ $r -lt {reps} ]; do "$BB" dd if="$WLDIR/wl.dat" of=/dev/null bs=1048576 '
+             '2>/dev/null || exit 1; r=$((r+1)); done\'', needs="disk"),
+    Workload("net-rtt", "network: ICMP echo round trip", "µs", 20000,
+             '"$T" exec "$BB" ping -A -q -c {n} -W 2 "$PEER"', higher_is_better=False, needs="net"),
 )
 NAMES = tuple(w.name for w in _CATALOGUE)
 _DEFAULT_SIZE = {w.name: w.size for w in _CATALOGUE}
@@ -122,9 +122,22 @@ def catalogue(names=None, scale: float = 1.0) -> list[Workload]:
             size = max(1, round(w.size * scale))
             if w.name == "file-read":   # re-read the written file a whole number of times
                 written = next(x.size for x in out if x.name == "file-write")
-                out.append(replace(w, size=written * max(1, round(w.size / _DEFAULT_SIZE['file-write'])), chunk=written))
+                reps = max(1, round(w.size / _DEFAULT_SIZE["file-write"]))
+                out.append(replace(w, size=written * reps, chunk=written))
                 continue
             out.append(replace(w, size=size))
+    return out
+
+
+def grown(workloads: list[Workload], seconds_per_unit: dict[str, float], target_s: float) -> list[Workload]:
+    """The workloads with each size raised (never lowered) so that a run is expected to last
+    ``target_s`` at the probed ``seconds_per_unit``: a faster machine than the one the sizes were
+    chosen on still runs every workload for more than :data:`MIN_RUN_S`."""
+    out = []
+    for w in workloads:
+        per = seconds_per_unit.get(w.name)
+        need = int(target_s / per) + 1 if per and per > 0 else w.size
+        out.append(replace(w, size=need) if need > w.size else w)
     return out
 
 
@@ -132,32 +145,25 @@ def script(workloads: list[Workload], trials: int) -> str:
     """One busybox ``sh`` script running every workload ``trials`` times, interleaved (trial 1 of
     each, then trial 2 of each...), so a burst of noise does not hit one workload only.
 
-    Environment: ``BB`` (busybox path, default ``busybox``), ``WLDIR`` (a writable directory on
-    the disk under test), ``PEER`` (address to ping; ``@gateway`` = the default route's)."""
+    Environment: ``T`` (mc-timer's path, default ``mc-timer``), ``BB`` (busybox, default
+    ``busybox``), ``WLDIR`` (a writable directory on the disk under test), ``PEER`` (address to
+    ping; ``@gateway`` = the default route's)."""
     if trials < 1:
         raise UsageError("trials must be at least 1", op="write workload script")
-    lines = ['BB=${BB:-busybox}', 'WLDIR=${WLDIR:-/tmp}', 'PEER=${PEER:-}',
+    lines = ['T=${T:-mc-timer}', 'BB=${BB:-busybox}', 'WLDIR=${WLDIR:-/tmp}', 'PEER=${PEER:-}',
              f'if [ "$PEER" = "{GATEWAY}" ]; then',
              '  PEER=$("$BB" ip route | "$BB" awk \'$1 == "default" {print $3; exit}\')',
              'fi',
-             f'echo "{MARK} env bb=$BB wldir=$WLDIR peer=$PEER"',
+             'export T BB WLDIR PEER',
+             f'echo "{MARK} env timer=$T bb=$BB wldir=$WLDIR peer=$PEER"',
              'trial=1',
              f'while [ $trial -le {trials} ]; do']
     for w in workloads:
+        run = [f'  out=$({w.script()} 2>&1); rc=$?', f'  echo "{MARK} {w.name} $trial rc=$rc" $out']
         if w.needs == "net":
-            lines += ['  if [ -z "$PEER" ]; then',
-                      f'    echo "{MARK} {w.name} $trial skipped reason=no-peer"',
-                      '  else',
-                      '    read t0 _ < /proc/uptime',
-                      f'    out=$({w.script()}); rc=$?',
-                      '    read t1 _ < /proc/uptime',
-                      f'    echo "{MARK} {w.name} $trial $t0 $t1 rc=$rc" $out',
-                      '  fi']
-        else:
-            lines += ['  read t0 _ < /proc/uptime',
-                      f'  {w.script()}; rc=$?',
-                      '  read t1 _ < /proc/uptime',
-                      f'  echo "{MARK} {w.name} $trial $t0 $t1 rc=$rc"']
+            run = (['  if [ -z "$PEER" ]; then', f'    echo "{MARK} {w.name} $trial skipped reason=no-peer"',
+                    '  else'] + ["  " + line for line in run] + ['  fi'])
+        lines += run
         if w.name == "file-read":
             lines.append('  "$BB" rm -f "$WLDIR/wl.dat"')
     lines += ['  trial=$((trial+1))', 'done', f'echo "{MARK} done"']
@@ -166,7 +172,7 @@ def script(workloads: list[Workload], trials: int) -> str:
 
 @dataclass
 class Sample:
-    """One trial of one workload, as the script reported it."""
+    """One trial of one workload, as the script reported it (seconds: wall; cpu_seconds: CPU)."""
 
     workload: str
     trial: int
@@ -174,16 +180,42 @@ class Sample:
     seconds: float | None = None
     value: float | None = None
     detail: str = ""
+    cpu_seconds: float | None = None
 
 
 _LINE = re.compile(rf"^{re.escape(MARK)} (?P<name>[a-z-]+) (?P<trial>\d+) (?P<rest>.*)$")
-_TIMES = re.compile(r"^(?P<t0>\d+\.\d+) (?P<t1>\d+\.\d+) rc=(?P<rc>\d+)\s*(?P<tail>.*)$")
+_SHELL_RC = re.compile(r"^rc=(?P<rc>\d+)\s*(?P<tail>.*)$")
+_TIMER = re.compile(r"@@t work=\d+ ns=(?P<ns>\d+) cpu_ns=(?P<cpu>\d+) rc=(?P<rc>\d+)")
 _RTT = re.compile(r"round-trip min/avg/max = ([\d.]+)/([\d.]+)/([\d.]+) ms")
 _RECEIVED = re.compile(r"(\d+) packets transmitted, (\d+) packets received")
 
 
+def _sample(w: Workload, trial: int, rest: str) -> Sample:
+    if rest.startswith("skipped"):
+        return Sample(w.name, trial, "skipped", detail=rest.partition("reason=")[2] or "skipped")
+    shell, timer = _SHELL_RC.match(rest), _TIMER.search(rest)
+    if shell is None or timer is None:
+        return Sample(w.name, trial, "failed", detail=f"no timer line: {rest[:120]}")
+    wall, cpu = int(timer["ns"]) / 1e9, int(timer["cpu"]) / 1e9
+    rc = int(shell["rc"]) or int(timer["rc"])
+    if rc != 0:
+        return Sample(w.name, trial, "failed", wall, detail=f"exit {rc} {shell['tail'][:120]}", cpu_seconds=cpu)
+    if w.name == "net-rtt":
+        rtt, got = _RTT.search(rest), _RECEIVED.search(rest)
+        if rtt is None:
+            return Sample(w.name, trial, "failed", wall, detail="no ping summary", cpu_seconds=cpu)
+        return Sample(w.name, trial, "ok", wall, w.value(rtt_us=float(rtt[2]) * 1000),
+                      f"{got[2]}/{got[1]} replies" if got else "", cpu)
+    used = cpu if w.clock == "cpu" else wall
+    value = w.value(used)
+    if value is None:
+        return Sample(w.name, trial, "too-fast", wall, detail=f"ran {used:.3f} s ({w.clock} clock), under the "
+                      f"{MIN_RUN_S:g} s minimum: raise the scale", cpu_seconds=cpu)
+    return Sample(w.name, trial, "ok", wall, value, cpu_seconds=cpu)
+
+
 def parse(text: str, workloads: list[Workload]) -> tuple[list[Sample], dict]:
-    """Samples from the script's output, and the ``env`` line's fields (bb, wldir, peer).
+    """Samples from the script's output, and the ``env`` line's fields (timer, bb, wldir, peer).
 
     Raises :class:`UsageError` when the output is cut short (no ``done`` line): a run that
     did not finish is not a measurement."""
@@ -195,36 +227,12 @@ def parse(text: str, workloads: list[Workload]) -> tuple[list[Sample], dict]:
         line = raw.strip()
         if line == f"{MARK} done":
             finished = True
-            continue
-        if line.startswith(f"{MARK} env "):
+        elif line.startswith(f"{MARK} env "):
             env = dict(f.split("=", 1) for f in line.split()[2:] if "=" in f)
-            continue
-        m = _LINE.match(line)
-        if not m or m["name"] not in by_name:
-            continue
-        w, trial, rest = by_name[m["name"]], int(m["trial"]), m["rest"]
-        if rest.startswith("skipped"):
-            samples.append(Sample(w.name, trial, "skipped", detail=rest.partition("reason=")[2] or "skipped"))
-            continue
-        t = _TIMES.match(rest)
-        if t is None:
-            samples.append(Sample(w.name, trial, "failed", detail=f"unparseable: {rest[:80]}"))
-            continue
-        seconds = round(float(t["t1"]) - float(t["t0"]), 6)
-        if int(t["rc"]) != 0:
-            samples.append(Sample(w.name, trial, "failed", seconds, detail=f"exit {t['rc']} {t['tail'][:120]}"))
-            continue
-        if w.name == "net-rtt":
-            rtt, got = _RTT.search(t["tail"]), _RECEIVED.search(t["tail"])
-            if rtt is None:
-                samples.append(Sample(w.name, trial, "failed", seconds, detail=t["tail"][:120] or "no ping summary"))
-                continue
-            detail = f"{got[2]}/{got[1]} replies" if got else ""
-            samples.append(Sample(w.name, trial, "ok", seconds, w.value(rtt_us=float(rtt[2]) * 1000), detail))
-            continue
-        value = w.value(seconds)
-        samples.append(Sample(w.name, trial, "ok" if value is not None else "too-fast", seconds, value,
-                              "" if value is not None else f"under {MIN_TICKS} clock ticks"))
+        else:
+            m = _LINE.match(line)
+            if m and m["name"] in by_name:
+                samples.append(_sample(by_name[m["name"]], int(m["trial"]), m["rest"]))
     if not finished:
         raise UsageError("workload output ends before its 'done' line (the run was cut short)",
                          op="parse workload output")

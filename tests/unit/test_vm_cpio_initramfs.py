@@ -174,3 +174,11 @@ def test_run_in_guest_checks_input_before_building_anything(tmp_path):
     with pytest.raises(MiniContainerError, match="a share is"):
         run_in_guest("true", share=[(str(tmp_path),)], build_dir=tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+
+def test_an_elf_file_in_the_initramfs_is_executable(fake_busybox):
+    """mc-timer is copied into the guest as /bin/mc-timer: an ELF file gets mode 0755, data 0644."""
+    spec = initramfs.InitSpec(files={"/bin/mc-timer": b"\x7fELF\x02\x01\x01rest", "/etc/data": b"plain"})
+    entries = _archive(spec, fake_busybox)
+    assert stat.S_IMODE(entries["bin/mc-timer"].mode) == 0o755 and stat.S_IMODE(entries["etc/data"].mode) == 0o644

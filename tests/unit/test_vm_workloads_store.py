@@ -13,7 +13,7 @@ def _comparison():
     ws = wl.catalogue(["cpu", "net-rtt"])
     cmp = overhead.Comparison({"date": "2026-11-27T00:00:00+00:00", "cpu_model": "test cpu", "cores": 2,
                                "host_kernel": "6.x", "clock": "/proc/uptime"}, ws, 2)
-    for env, cpu, rtt in (("host", (0.50, 0.52), 10.0), ("container", (0.50, 0.55), 12.0), ("vm", (5.0, 5.2), 300.0)):
+    for env, cpu, rtt in (("host", (1.50, 1.56), 10.0), ("container", (1.50, 1.65), 12.0), ("vm", (15.0, 15.6), 300.0)):
         run = overhead.EnvRun(env, {"accel": "tcg"} if env == "vm" else {})
         for t, sec in enumerate(cpu, 1):
             run.samples.append(wl.Sample("cpu", t, "ok", sec, ws[0].value(sec)))
@@ -35,12 +35,13 @@ def _density():
 def test_overhead_rows_and_table():
     cmp = _comparison()
     rows = {r["workload"]: r for r in cmp.rows()}
-    host, vm = (48 / 0.5 + 48 / 0.52) / 2, (48 / 5.0 + 48 / 5.2) / 2     # medians of two values
+    host, vm = (1200 / 1.5 + 1200 / 1.56) / 2, (1200 / 15.0 + 1200 / 15.6) / 2     # medians of two values
     assert rows["cpu"]["host"]["median"] == pytest.approx(host)
     assert rows["cpu"]["vm_overhead_pct"] == pytest.approx((host / vm - 1) * 100)
     assert rows["net-rtt"]["container_overhead_pct"] == pytest.approx(20)
     text = overhead.format_table(cmp)
     assert "VM (TCG)" in text and "EMULATION" in text and "+20%" in text
+    assert text.splitlines()[0].startswith("measured now on ") and "VM accelerator TCG" in text.splitlines()[0]
 
 
 def test_store_round_trip(tmp_path):

@@ -25,7 +25,7 @@ def _comparison() -> ovh.Comparison:
 
 def _density() -> dens.Density:
     return dens.Density({"cores": 2}, [
-        dens.Point("container", 1, [dens.Instance(0.1, uss=1 << 20, pss=2 << 20, rss=3 << 20)]),
+        dens.Point("container", 1, [dens.Instance(0.1, uss=1 << 20, pss=2 << 20, rss=3 << 20, tasks=2)], kernel_kib=300),
         dens.Point("vm", 1, [dens.Instance(2.0, uss=200 << 20, pss=210 << 20, rss=220 << 20)]),
         dens.Point("vm", 2, [dens.Instance(None)], error="boot hung")])
 
@@ -34,9 +34,14 @@ def test_round_trip_keeps_table_and_model(tmp_path):
     path = recorded.dump(tmp_path / "r.json", _comparison(), _density(), machine="box", date="2026-11-27")
     back = recorded.load(path)
     assert back.banner() == "recorded on box, 2026-11-27 — not measured on your machine"
-    assert ovh.format_table(back.comparison) == ovh.format_table(_comparison())
+    shown, measured = ovh.format_table(back.comparison).splitlines(), ovh.format_table(_comparison()).splitlines()
+    assert shown[1:] == measured[1:]                                   # the same table ...
+    assert measured[0].startswith("measured now") and shown[0].startswith("RECORDED: measured on ")
+    assert shown[0].endswith("not measured on your machine")           # ... labelled as recorded, never "now"
+    assert back.density.labels["source"] == "recorded"
     assert back.comparison.rows()[0]["vm_overhead_pct"] == pytest.approx((900 / 210 - 1) * 100)
     assert back.density.costs() == _density().costs()
+    assert back.density.points[0].kernel_kib == 300
     assert back.density.points[2].error == "boot hung" and back.density.points[2].storm_s is None
     assert not list(tmp_path.glob(".*tmp*")), "no temporary file left behind"
 

@@ -1,0 +1,43 @@
+"""overhead.compare without root: the paired rounds' order, and a failed series that raises
+instead of leaving a hole (or a silent substitute) in the table."""
+
+import pytest
+
+from vmcompare import overhead, workloads as wl
+
+
+def _fake(env, calls, fail=None):
+    def run(workloads, trials, **kw):
+        name = "unconfined" if kw.get("seccomp") == "unconfined" else env
+        calls.append(name)
+        run = overhead.EnvRun(name, {"seccomp": kw.get("seccomp", "default")})
+        if name == fail:
+            run.error = "container (none) exited 125: cannot start"
+            return run
+        run.samples = [wl.Sample(w.name, 1, "ok", 1.2, 100.0, cpu_seconds=1.1) for w in workloads]
+        return run
+    return run
+
+
+def test_rounds_alternate_and_number_the_trials(monkeypatch):
+    calls = []
+    monkeypatch.setattr(overhead, "run_host", _fake("host", calls))
+    monkeypatch.setattr(overhead, "run_container", _fake("container", calls))
+    cmp = overhead.compare(["cpu"], trials=3, envs=("host", "container", "unconfined"))
+    assert calls == ["host", "container", "unconfined", "unconfined", "container", "host",
+                     "host", "container", "unconfined"]
+    assert [s.trial for s in cmp.runs["container"].samples] == [1, 2, 3]
+    assert list(cmp.runs) == ["host", "container", "unconfined"]
+    assert overhead.env_heading(cmp, "unconfined") == "container, seccomp=unconfined"
+
+
+def test_a_failed_container_series_raises(monkeypatch):
+    calls = []
+    monkeypatch.setattr(overhead, "run_host", _fake("host", calls))
+    monkeypatch.setattr(overhead, "run_container", _fake("container", calls, fail="container"))
+    with pytest.raises(overhead.MeasurementError, match="the container series failed, no figures: trial 1: "
+                                                        "container \\(none\\) exited 125"):
+        overhead.compare(["cpu"], trials=5, envs=("host", "container"))
+    assert calls == ["host", "container"]                # stopped at once, nothing measured after it
+    lax = overhead.compare(["cpu"], trials=1, envs=("host", "container"), strict=False)
+    assert "FAILED" in overhead.format_table(lax)        # not strict: the failure is in the table, never hidden
