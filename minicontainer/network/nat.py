@@ -142,8 +142,12 @@ class Nat:
                 return True
             chosen = self._backend()
             if chosen is None:
-                log.warn("network", "no nft or iptables on this host: containers on network %s cannot reach "
-                         "the outside (install nftables)", net.name)
+                if os.environ.get("MINICONTAINER_NAT_BACKEND") == "none":
+                    log.debug("network", "no outbound nat for network %s: $MINICONTAINER_NAT_BACKEND is none",
+                              net.name)
+                else:
+                    log.warn("network", "no nft or iptables on this host: containers on network %s cannot "
+                             "reach the outside (install nftables)", net.name)
                 return False
             data = {"backend": chosen.name, "subnet": net.subnet, "internal": bool(net.internal), "users": [me]}
             try:

@@ -6,8 +6,10 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def private_run_root(tmp_path, monkeypatch):
-    """Unit tests never touch the host-wide /run/minicontainer (bridges' address tables)."""
+    """Unit tests never touch the host-wide /run/minicontainer (bridges' address tables), nor
+    the host's packet filter: no NAT backend (tests of the NAT code pass a recording runner)."""
     monkeypatch.setenv("MINICONTAINER_RUN_ROOT", str(tmp_path / "run"))
+    monkeypatch.setenv("MINICONTAINER_NAT_BACKEND", "none")
 
 
 @pytest.fixture

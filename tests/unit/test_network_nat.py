@@ -264,3 +264,13 @@ def test_resolv_conf_reachable_nameserver_kept_without_warning(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="minicontainer.network"):
         out = H.write_resolv_conf(tmp_path, host)
     assert H.nameservers(out.read_text()) == ["10.1.2.3"] and caplog.text == ""
+
+
+def test_unit_tests_never_reach_the_hosts_packet_filter(tmp_path, monkeypatch):
+    """tests/unit/conftest.py sets MINICONTAINER_NAT_BACKEND=none: a network create here runs no nft."""
+    from minicontainer.network.runner import Runner
+
+    def refuse(self, argv, stdin=None, *, check=True):
+        raise AssertionError(f"a unit test ran {argv}")
+    monkeypatch.setattr(Runner, "run", refuse)
+    assert create_network(tmp_path / "root", "web", "10.99.0.0/24").name == "web"
