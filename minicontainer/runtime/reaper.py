@@ -4,6 +4,10 @@
 wrote to ``<container>/exit``, asks the cgroup whether the kernel's OOM killer acted,
 removes the cgroup, and saves the new state (or removes the container, for ``--rm``).
 It takes the container's lock, so it never races a command that is changing it.
+
+It has no terminal (the monitor's standard streams are /dev/null): when a log level was set
+for the command that started the container (``--log-level``, exported as
+``$MINICONTAINER_LOG_LEVEL``), its debug log is appended to ``<root>/reaper.log``.
 """
 
 from __future__ import annotations
@@ -56,7 +60,22 @@ def _record_exit(rt: Runtime, c) -> bool:
     return False
 
 
-if __name__ == "__main__":
+LOG_FILE = "reaper.log"
+
+
+def configure_log(root: str) -> None:
+    """With ``$MINICONTAINER_LOG_LEVEL`` set, send the debug log to ``<root>/reaper.log``."""
+    import os
     from .. import log
-    log.configure()      # $MINICONTAINER_LOG_LEVEL, exported by the runtime that started the container
+    if not os.environ.get(log.ENV):
+        return
+    try:
+        stream = open(os.path.join(root, LOG_FILE), "a", buffering=1)
+    except OSError:
+        return           # no state root to write to: the reap itself will say so
+    log.configure(stream=stream)
+
+
+if __name__ == "__main__":
+    configure_log(sys.argv[1])
     sys.exit(reap(sys.argv[1], sys.argv[2]))

@@ -289,3 +289,14 @@ def test_failed_network_create_undo_is_recorded_and_the_first_error_raised(tmp_p
         network.create_network(tmp_path, "web", "10.99.0.0/24")
     assert "undo the creation of network web" in debug_stream.getvalue()
     assert "store is read-only" in debug_stream.getvalue()
+
+
+def test_reaper_logs_to_the_state_root_only_when_asked(tmp_path, unconfigured, monkeypatch):
+    from minicontainer.runtime import reaper
+    reaper.configure_log(str(tmp_path))
+    assert not (tmp_path / reaper.LOG_FILE).exists() and log._handler is None
+    monkeypatch.setenv(log.ENV, "debug")
+    reaper.configure_log(str(tmp_path))
+    log.swallowed("runtime", "reap abc: remove cgroup", CgroupError("busy", op="rmdir", path="/cg/x"))
+    log._handler.stream.close()
+    assert "reap abc: remove cgroup: /cg/x: rmdir: /cg/x: busy" in (tmp_path / reaper.LOG_FILE).read_text()
