@@ -8,7 +8,7 @@ layers, joined by overlayfs, so a hundred containers share one copy of the image
 
 Modules (each one job):
 
-* :mod:`.reference` - ``name[:tag]`` parsing;  :mod:`.digest` - sha256 content addresses
+* :mod:`.reference` - ``name[:tag]`` parsing, and Docker's normalisation for registries;  :mod:`.digest` - sha256 content addresses
 * :mod:`.store` - :class:`ImageStore`: blobs, unpacked layers, tags, the index
 * :mod:`.whiteouts` - OCI ``.wh.`` entries <-> overlayfs whiteouts, both ways
 * :mod:`.tarreader` / :mod:`.extract` - a bounded tar parser and a confined extractor
