@@ -6,7 +6,7 @@ On disk, under ``<state root>/images/``::
                             layer tars (stored uncompressed, so their digest IS the diff_id)
     layers/<hex>/           each layer unpacked once, named by its diff_id, shared by every
                             image and container that uses it (overlay lowerdirs, read-only)
-    repositories.json       the only mutable file: tags -> image IDs, and the known images
+    repositories.json       the index: tags -> image IDs, and the known images
     layer-sources.json      a hint for push: which registry blobs (compressed) hold each layer
     lock                    flock(2)ed by every writer
     tmp/                    staging; anything here is unfinished work
