@@ -108,9 +108,12 @@ def add_push_arguments(p):
 def execute_push(args) -> int:
     from ..registry.push import push
     try:
-        push(_store(args), args.image, _settings(args), report=Printer(quiet=args.quiet))
+        settings = _settings(args)
+        digest, size = push(_store(args), args.image, settings, report=Printer(quiet=args.quiet))
     except MiniContainerError as err:
         return _failed(err)
+    if not args.quiet:
+        print(f"{settings.reference(args.image).tag}: digest: {digest} size: {size}")
     return 0
 
 

@@ -93,8 +93,7 @@ def _push(store, image, ref, session, report) -> tuple[str, int]:
     if answered and answered != digest:
         raise ImageError(f"registry stored the manifest as {answered}, we sent {digest}", op="push", path=str(ref))
     store.event("push", image.id, str(ref))
-    report({"status": f"{ref.tag}: digest: {digest} size: {len(manifest)}"})
-    return digest, len(manifest)
+    return digest, len(manifest)      # the front end says "TAG: digest: ... size: N" (the engine adds its aux)
 
 
 def _push_layer(store, session, repo, diff_id, known, scope, report) -> dict:
