@@ -33,9 +33,9 @@ PREFIX = "minicontainer:"
 _CHAINS = (("filter", "FORWARD", FORWARD_CHAIN), ("nat", "POSTROUTING", NAT_CHAIN))
 
 
-def rules_for(bridge: str, subnet: str, internal: bool) -> list[tuple[str, str, list[str]]]:
-    """(table, chain, rule arguments) for one bridge."""
-    net = str(ipaddress.ip_network(subnet))
+def rules_for(bridge: str, subnets: list[str], internal: bool) -> list[tuple[str, str, list[str]]]:
+    """(table, chain, rule arguments) for one bridge and every subnet on it."""
+    nets = [str(ipaddress.ip_network(s)) for s in subnets]
     tag = ["-m", "comment", "--comment", PREFIX + bridge]
     rules = []
     if not internal:
@@ -45,7 +45,7 @@ def rules_for(bridge: str, subnet: str, internal: bool) -> list[tuple[str, str, 
     if internal:
         rules.append(("filter", FORWARD_CHAIN, ["-i", bridge, "!", "-o", bridge, *tag, "-j", "DROP"]))
     else:
-        rules.append(("nat", NAT_CHAIN, ["-s", net, "!", "-o", bridge, *tag, "-j", "MASQUERADE"]))
+        rules += [("nat", NAT_CHAIN, ["-s", net, "!", "-o", bridge, *tag, "-j", "MASQUERADE"]) for net in nets]
     return rules
 
 
@@ -84,8 +84,8 @@ class Iptables:
             if self._run(table, "-C", builtin, "-j", chain, check=False)[0] != 0:
                 self._run(table, "-I", builtin, "1", "-j", chain)
 
-    def install(self, bridge: str, subnet: str, internal: bool) -> None:
-        rules = rules_for(bridge, subnet, internal)
+    def install(self, bridge: str, subnets: list[str], internal: bool) -> None:
+        rules = rules_for(bridge, subnets, internal)
         self.remove(bridge, drop_chains=False)
         self._ensure_chains()
         for table, chain, args in rules:

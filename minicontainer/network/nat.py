@@ -17,13 +17,16 @@ The rules belong to the *bridge*, a host-wide device that several state roots ma
 (every root's default network is ``mc0``), so like the address tables (``ipam.py``) the
 bookkeeping is host-wide::
 
-    <run_root>/nat/<bridge>.json   {"backend": "nftables", "subnet": "10.88.0.0/16", "internal": false,
-                                    "users": [{"root": "/var/lib/minicontainer", "network": "bridge"}]}
+    <run_root>/nat/<bridge>.json   {"backend": "nftables", "subnets": ["10.88.0.0/16"], "internal": false,
+                                    "users": [{"root": "/var/lib/minicontainer", "network": "bridge",
+                                               "subnet": "10.88.0.0/16", "internal": false}]}
     <run_root>/nat/ip_forward      "0" when we switched ip_forward on (restored with the last bridge)
     <run_root>/nat/.lock           flock(2) for every change
 
 :func:`attach` adds a network as a user of its bridge and installs the rules when it is
-the first; :func:`detach` removes it and the rules with the last user. A user whose
+the first; :func:`detach` removes it and the rules with the last user. The rules cover
+every user's subnet (two state roots may give networks of the same name, hence the same
+bridge, different subnets) and are internal only when every user is. A user whose
 state root or network record is gone is dropped on every change (:func:`sweep`), so a
 deleted state root cannot keep rules alive. ``--network none``/``host`` never come here;
 an ``--internal`` network gets isolation rules and no masquerade.
@@ -53,7 +56,7 @@ class Backend(Protocol):
 
     name: str
 
-    def install(self, bridge: str, subnet: str, internal: bool) -> None: ...   # replaces old rules
+    def install(self, bridge: str, subnets: list[str], internal: bool) -> None: ...   # replaces old rules
     def remove(self, bridge: str) -> None: ...                                  # idempotent
     def bridges(self) -> set[str]: ...                                          # bridges with rules
 
@@ -101,9 +104,26 @@ class Nat:
 
     def _read(self, bridge: str) -> dict | None:
         data = read_json(self._path(bridge), "cannot read nat record", NetworkError, op="nat")
-        if data is not None and not (isinstance(data, dict) and isinstance(data.get("users"), list)):
+        if data is None:
+            return None
+        if not (isinstance(data, dict) and isinstance(data.get("users"), list)
+                and all(isinstance(u, dict) for u in data["users"])):
             raise NetworkError("cannot read nat record: not a nat record", op="nat", path=self._path(bridge))
+        if "subnets" not in data:                         # a record of the first format: one subnet
+            data["subnets"] = [data.get("subnet")]
+            for u in data["users"]:
+                u.setdefault("subnet", data.get("subnet"))
+                u.setdefault("internal", bool(data.get("internal")))
         return data
+
+    @staticmethod
+    def _who(user: dict) -> tuple:
+        return user.get("root"), user.get("network")
+
+    @staticmethod
+    def _shape(users: list[dict]) -> tuple[list[str], bool]:
+        """What the rules must cover: every user's subnet; internal only when every user is."""
+        return sorted({u["subnet"] for u in users}), all(u.get("internal") for u in users)
 
     def _lock(self):
         return locked(self.dir / ".lock", NetworkError, mode=0o755)
@@ -126,21 +146,23 @@ class Nat:
     def attached(self, net: Network) -> bool:
         """This root's network is a recorded user of its bridge (no nft call: the fast path)."""
         data = self._read(net.bridge)
-        return data is not None and {"root": self.me, "network": net.name} in data["users"]
+        return data is not None and self._entry(net) in data["users"]
+
+    def _entry(self, net: Network) -> dict:
+        return {"root": self.me, "network": net.name, "subnet": net.subnet, "internal": bool(net.internal)}
 
     def attach(self, net: Network) -> bool:
-        """Make ``net`` a user of its bridge's rules, installing them for the first user.
-        Returns False when the host has no packet filter tool (a warning says so)."""
+        """Make ``net`` a user of its bridge's rules, installing them for the first user
+        (or widening them for a new subnet). Returns False when the host has no packet
+        filter tool (a warning says so)."""
+        entry = self._entry(net)
         with self._lock():
             data = self._read(net.bridge)
-            me = {"root": self.me, "network": net.name}
-            if data is not None and me in data["users"]:
+            if data is not None and entry in data["users"]:
                 return True
-            if data is not None:
-                data["users"] = [u for u in data["users"] if self._live(u)] + [me]
-                write_json(self._path(net.bridge), data)
-                return True
-            chosen = self._backend()
+            old = data["users"] if data is not None else []
+            users = [u for u in old if self._who(u) != self._who(entry) and self._live(u)] + [entry]
+            chosen = self._backend(data["backend"]) if data is not None else self._backend()
             if chosen is None:
                 if os.environ.get("MINICONTAINER_NAT_BACKEND") == "none":
                     log.debug("network", "no outbound nat for network %s: $MINICONTAINER_NAT_BACKEND is none",
@@ -149,25 +171,37 @@ class Nat:
                     log.warn("network", "no nft or iptables on this host: containers on network %s cannot "
                              "reach the outside (install nftables)", net.name)
                 return False
-            data = {"backend": chosen.name, "subnet": net.subnet, "internal": bool(net.internal), "users": [me]}
-            try:
-                if not net.internal:
-                    self._forwarding_on()
-                chosen.install(net.bridge, net.subnet, bool(net.internal))
-                write_json(self._path(net.bridge), data)
-            except BaseException:
-                try:
-                    chosen.remove(net.bridge)
-                except (MiniContainerError, OSError) as err:
-                    log.swallowed("network", "remove the nat rules of a failed attach", err, net.bridge)
-                self._forwarding_restore()
-                raise
+            self._apply(chosen, net.bridge, data, users)
         return True
+
+    def _apply(self, chosen: Backend, bridge: str, data: dict | None, users: list[dict]) -> None:
+        """Make the kernel's rules and the record match ``users`` (``data``: the record before);
+        on failure the rules are put back as they were."""
+        subnets, internal = self._shape(users)
+        before = (data["subnets"], bool(data["internal"])) if data is not None else None
+        try:
+            if not internal:
+                self._forwarding_on()
+            if before != (subnets, internal):
+                chosen.install(bridge, subnets, internal)
+            write_json(self._path(bridge), {"backend": chosen.name, "subnets": subnets, "internal": internal,
+                                            "users": users})
+        except BaseException:
+            try:
+                if before is None:
+                    chosen.remove(bridge)
+                elif before != (subnets, internal):
+                    chosen.install(bridge, *before)
+            except (MiniContainerError, OSError) as err:
+                log.swallowed("network", "put the nat rules back after a failed change", err, bridge)
+            if before is None:
+                self._forwarding_restore()
+            raise
 
     def detach(self, net: Network) -> None:
         """``net`` no longer uses its bridge; the rules go with the last user. Idempotent."""
         with self._lock():
-            self._drop(net.bridge, {"root": self.me, "network": net.name})
+            self._drop(net.bridge, (self.me, net.name))
 
     def sweep(self) -> list[str]:
         """Drop every bridge's dead users (state root or network record gone); returns the
@@ -188,17 +222,16 @@ class Nat:
             data = self._read(bridge)
             return data is not None and self._uninstall(bridge, data)
 
-    def _drop(self, bridge: str, user: dict | None) -> bool:
+    def _drop(self, bridge: str, who: tuple | None) -> bool:
         data = self._read(bridge)
         if data is None:
             return False
-        users = [u for u in data["users"] if u != user and self._live(u)]
-        if users:
-            if users != data["users"]:
-                data["users"] = users
-                write_json(self._path(bridge), data)
-            return False
-        return self._uninstall(bridge, data)
+        users = [u for u in data["users"] if self._who(u) != who and self._live(u)]
+        if not users:
+            return self._uninstall(bridge, data)
+        if users != data["users"]:
+            self._apply(self._backend(data["backend"]), bridge, data, users)
+        return False
 
     def _uninstall(self, bridge: str, data: dict) -> bool:
         self._backend(data.get("backend", "nftables")).remove(bridge)

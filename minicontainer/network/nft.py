@@ -54,9 +54,10 @@ def comment_for(bridge: str) -> str:
     return PREFIX + bridge
 
 
-def install_script(bridge: str, subnet: str, internal: bool) -> str:
-    """The nft script that adds one bridge's rules (creating the table and chains if missing)."""
-    net = ipaddress.ip_network(subnet)          # raises ValueError on nonsense: checked by the caller
+def install_script(bridge: str, subnets: list[str], internal: bool) -> str:
+    """The nft script that adds one bridge's rules (creating the table and chains if missing);
+    ``subnets``: every subnet on the bridge (two state roots may give it different ones)."""
+    nets = [ipaddress.ip_network(s) for s in subnets]   # ValueError on nonsense: checked by the caller
     b, c, t = _quote(bridge), _quote(comment_for(bridge)), f"{FAMILY} {TABLE}"
     lines = [f"add table {t}",
              f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
@@ -68,7 +69,7 @@ def install_script(bridge: str, subnet: str, internal: bool) -> str:
     if internal:
         lines.append(f"add rule {t} forward iifname {b} oifname != {b} drop comment {c}")
     else:
-        lines.append(f"add rule {t} postrouting ip saddr {net} oifname != {b} masquerade comment {c}")
+        lines += [f"add rule {t} postrouting ip saddr {net} oifname != {b} masquerade comment {c}" for net in nets]
     return "\n".join(lines) + "\n"
 
 
@@ -114,9 +115,9 @@ class Nftables:
         except ValueError as err:
             raise NetworkError(f"unreadable json from nft: {err}", op="nat", path=self.nft) from err
 
-    def install(self, bridge: str, subnet: str, internal: bool) -> None:
+    def install(self, bridge: str, subnets: list[str], internal: bool) -> None:
         """Add ``bridge``'s rules (its old ones, if any, are replaced) in one transaction."""
-        script = install_script(bridge, subnet, internal)
+        script = install_script(bridge, subnets, internal)
         listing = self._listing()
         if listing is not None:
             old = [r for r in rules_of(listing) if r.get("comment") == comment_for(bridge)]

@@ -16,9 +16,9 @@ SCRIPT = r"""
 import json, subprocess, sys
 from minicontainer.network.nat import backend
 b = backend(sys.argv[1])
-b.install("mctst0", "10.77.0.0/24", False)
-b.install("mctst1", "10.77.1.0/24", True)
-b.install("mctst0", "10.77.0.0/24", False)          # again: replaced, not doubled
+b.install("mctst0", ["10.77.0.0/24"], False)
+b.install("mctst1", ["10.77.1.0/24"], True)
+b.install("mctst0", ["10.77.0.0/24"], False)          # again: replaced, not doubled
 dump = [sys.argv[2], "list", "ruleset"] if sys.argv[1] == "nftables" else ["iptables-save"]
 during = subprocess.run(dump, capture_output=True, text=True, check=True).stdout
 seen = sorted(b.bridges())

@@ -57,7 +57,7 @@ class FakeNft:
 
 
 def test_nft_script_for_a_nat_network():
-    text = nft.install_script("mc0", "10.88.0.0/16", internal=False)
+    text = nft.install_script("mc0", ["10.88.0.0/16"], internal=False)
     assert text.splitlines() == [
         "add table ip minicontainer",
         "add chain ip minicontainer forward { type filter hook forward priority filter; policy accept; }",
@@ -70,7 +70,7 @@ def test_nft_script_for_a_nat_network():
 
 
 def test_nft_script_for_an_internal_network_has_no_masquerade():
-    text = nft.install_script("mcbr-1", "10.89.0.0/24", internal=True)
+    text = nft.install_script("mcbr-1", ["10.89.0.0/24"], internal=True)
     assert "masquerade" not in text and "established" not in text
     assert 'iifname "mcbr-1" oifname != "mcbr-1" drop' in text
     assert 'oifname "mcbr-1" iifname != "mcbr-1" drop' in text
@@ -78,14 +78,14 @@ def test_nft_script_for_an_internal_network_has_no_masquerade():
 
 def test_nft_refuses_a_name_that_would_break_the_script():
     with pytest.raises(NetworkError, match="invalid interface name"):
-        nft.install_script('x" drop', "10.0.0.0/24", False)
+        nft.install_script('x" drop', ["10.0.0.0/24"], False)
 
 
 def test_nft_remove_deletes_by_handle_and_the_table_with_the_last_bridge():
     fake = FakeNft()
     backend = nft.Nftables(RecordingRunner(fake))
-    backend.install("mc0", "10.88.0.0/16", False)
-    backend.install("mcbr-a", "10.89.0.0/24", False)
+    backend.install("mc0", ["10.88.0.0/16"], False)
+    backend.install("mcbr-a", ["10.89.0.0/24"], False)
     assert backend.bridges() == {"mc0", "mcbr-a"}
     backend.runner.calls.clear()
     backend.remove("mc0")
@@ -103,8 +103,8 @@ def test_nft_remove_deletes_by_handle_and_the_table_with_the_last_bridge():
 def test_nft_install_replaces_a_bridges_old_rules():
     fake = FakeNft()
     backend = nft.Nftables(RecordingRunner(fake))
-    backend.install("mc0", "10.88.0.0/16", False)
-    backend.install("mc0", "10.88.0.0/16", False)
+    backend.install("mc0", ["10.88.0.0/16"], False)
+    backend.install("mc0", ["10.88.0.0/16"], False)
     assert len(fake.rules) == 3
     assert backend.runner.scripts()[-1].startswith("delete rule ip minicontainer forward handle 4\n")
 
@@ -113,15 +113,15 @@ def test_nft_error_is_one_line():
     fake = FakeNft()
     fake.fail_script = True
     with pytest.raises(NetworkError, match="nft -f -: could not process rule: operation not supported"):
-        nft.Nftables(RecordingRunner(fake)).install("mc0", "10.88.0.0/16", False)
+        nft.Nftables(RecordingRunner(fake)).install("mc0", ["10.88.0.0/16"], False)
 
 
 def test_iptables_rules_and_removal():
-    rules = iptables.rules_for("mc0", "10.88.0.0/16", False)
+    rules = iptables.rules_for("mc0", ["10.88.0.0/16"], False)
     assert ("nat", "MINICONTAINER-POSTROUTING",
             ["-s", "10.88.0.0/16", "!", "-o", "mc0", "-m", "comment", "--comment", "minicontainer:mc0",
              "-j", "MASQUERADE"]) in rules
-    assert not any("MASQUERADE" in r[2] for r in iptables.rules_for("b", "10.89.0.0/24", True))
+    assert not any("MASQUERADE" in r[2] for r in iptables.rules_for("b", ["10.89.0.0/24"], True))
     listing = {"filter": ["-A MINICONTAINER-FORWARD -o mc0 ! -i mc0 -m comment --comment minicontainer:mc0 -j DROP"],
                "nat": ["-A MINICONTAINER-POSTROUTING -s 10.88.0.0/16 ! -o mc0 -m comment "
                        "--comment minicontainer:mc0 -j MASQUERADE"]}
@@ -153,13 +153,22 @@ def test_detect_prefers_nft_then_iptables(monkeypatch):
 
 # -- the refcount --------------------------------------------------------------
 
+class WritingSyscalls(RecordingSyscalls):
+    """Records, and writes the fake /proc file too (so a second read sees the new value)."""
+
+    def write_file(self, path, data, why):
+        super().write_file(path, data, why)
+        with open(path, "w") as f:
+            f.write(data)
+
+
 @pytest.fixture
 def host(tmp_path):
     """A fake /proc with ip_forward=0 and a private run root."""
     proc = tmp_path / "proc"
     (proc / "sys/net/ipv4").mkdir(parents=True)
     (proc / "sys/net/ipv4/ip_forward").write_text("0\n")
-    return {"proc": proc, "run": tmp_path / "run", "fake": FakeNft(), "sys": RecordingSyscalls()}
+    return {"proc": proc, "run": tmp_path / "run", "fake": FakeNft(), "sys": WritingSyscalls()}
 
 
 def nat_for(host, root, name="web", **kw):
@@ -190,6 +199,31 @@ def test_two_state_roots_share_one_bridges_rules(host, tmp_path):
     assert host["fake"].rules == [] and not getattr(host["fake"], "table")
     assert forward_writes(host)[-1].endswith("<- '0'")   # we switched it on, so we switch it off
     assert list((host["run"] / "nat").glob("*")) == [host["run"] / "nat" / ".lock"]
+
+
+def test_one_bridge_two_subnets_masquerades_both_until_one_goes(host, tmp_path):
+    s1, nat1, _ = nat_for(host, tmp_path / "root1")
+    s2, nat2, _ = nat_for(host, tmp_path / "root2")
+    n1 = s1.create("web", "10.99.0.0/24", bridge="mctest")
+    n2 = s2.create("web", "10.99.1.0/24", bridge="mctest")   # same name, same bridge, another subnet
+    nat1.attach(n1)
+    nat2.attach(n2)
+    masq = [r for r in host["fake"].rules if r["chain"] == "postrouting"]
+    assert len(masq) == 2 and len(host["fake"].rules) == 4
+    nat1.detach(n1)
+    assert len([r for r in host["fake"].rules if r["chain"] == "postrouting"]) == 1
+    record = json.loads((host["run"] / "nat" / "mctest.json").read_text())
+    assert record["subnets"] == ["10.99.1.0/24"] and [u["root"] for u in record["users"]] == [str(tmp_path / "root2")]
+
+
+def test_a_record_of_the_first_format_is_still_read(host, tmp_path):
+    store, nat, runner = nat_for(host, tmp_path / "r")
+    net = store.create("web", "10.99.0.0/24", bridge="mctest")
+    (host["run"] / "nat").mkdir(parents=True)
+    (host["run"] / "nat" / "mctest.json").write_text(json.dumps(
+        {"backend": "nftables", "subnet": "10.99.0.0/24", "internal": False,
+         "users": [{"root": str(tmp_path / "r"), "network": "web"}]}))
+    assert nat.attached(net) and nat.attach(net) and runner.scripts() == []
 
 
 def test_a_deleted_state_root_stops_holding_the_rules(host, tmp_path):
