@@ -300,3 +300,15 @@ def test_reaper_logs_to_the_state_root_only_when_asked(tmp_path, unconfigured, m
     log.swallowed("runtime", "reap abc: remove cgroup", CgroupError("busy", op="rmdir", path="/cg/x"))
     log._handler.stream.close()
     assert "reap abc: remove cgroup: /cg/x: rmdir: /cg/x: busy" in (tmp_path / reaper.LOG_FILE).read_text()
+
+
+def test_the_start_path_does_not_load_logging(image_root):
+    """A dry run walks the start path (create, prepare, launch) without root: logging stays unloaded."""
+    code = ("import sys, io, contextlib; from minicontainer.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = main(['--root', {str(image_root)!r}, 'run', '--explain', '--dry-run', '--network', 'none',"
+            " 'busybox', 'true'])\n"
+            "print(rc, 'logging' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                         timeout=60)
+    assert out.stdout.split() == ["0", "False"], out.stderr
