@@ -17,7 +17,6 @@ container start path; :func:`parse` serves pull and push.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..errors import UsageError
 
@@ -25,11 +24,22 @@ DEFAULT_TAG = "latest"
 DOCKER_HUB = "docker.io"
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+|/[a-z0-9]+|:[0-9]+/[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# distribution/reference: path components, and a domain of dotted labels with an optional port
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_DOMAIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-                     r"(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$")
+# distribution/reference: path components, and a domain of dotted labels with an optional port.
+# Compiled on first use: split_ref is on the container start path, parse (pull, push) is not.
+_REGISTRY_PATTERNS = {
+    "component": r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$",
+    "domain": r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+              r"(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$",
+    "digest": r"^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$",
+}
+_compiled: dict = {}
+
+
+def _match(kind: str, text: str):
+    pattern = _compiled.get(kind)
+    if pattern is None:
+        pattern = _compiled[kind] = re.compile(_REGISTRY_PATTERNS[kind])
+    return pattern.match(text)
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -53,16 +63,26 @@ def normalize(ref: str) -> str:
     return f"{name}:{tag}"
 
 
-@dataclass(frozen=True)
 class Reference:
     """A fully qualified reference: ``domain`` (registry host[:port]), ``repository``
-    (``library/busybox``), ``tag`` (``latest`` unless only a digest was given) and ``digest``."""
+    (``library/busybox``), ``tag`` (``latest`` unless only a digest was given) and ``digest``.
+    (A plain class, not a dataclass: this module is imported on the container start path.)"""
 
-    domain: str
-    repository: str
-    tag: str | None
-    digest: str | None
-    default_domain: str = DOCKER_HUB
+    __slots__ = ("domain", "repository", "tag", "digest", "default_domain")
+
+    def __init__(self, domain: str, repository: str, tag: str | None, digest: str | None,
+                 default_domain: str = DOCKER_HUB) -> None:
+        self.domain, self.repository, self.tag, self.digest = domain, repository, tag, digest
+        self.default_domain = default_domain
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Reference) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k) for k in self.__slots__))
+
+    def __repr__(self) -> str:
+        return f"Reference({str(self)!r}, default={self.default_domain!r})"
 
     @property
     def manifest_ref(self) -> str:
@@ -102,7 +122,7 @@ def parse(ref: str, default_domain: str = DOCKER_HUB) -> Reference:
     name, digest = ref, None
     if "@" in ref:
         name, digest = ref.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not _match("digest", digest):
             _bad(ref, "a digest is sha256:<64 hex digits>")
     tag = None
     slash, colon = name.rfind("/"), name.rfind(":")
@@ -114,12 +134,12 @@ def parse(ref: str, default_domain: str = DOCKER_HUB) -> Reference:
         _bad(ref, "no repository name")
     first, _, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
-        if not _DOMAIN.match(first):
+        if not _match("domain", first):
             _bad(ref, f"bad registry host {first!r}")
         domain, path = first, rest
     else:
         domain, path = default_domain, name
-    if len(path) > 255 or not all(_COMPONENT.match(c) for c in path.split("/")):
+    if len(path) > 255 or not all(_match("component", c) for c in path.split("/")):
         _bad(ref, "repository names are lower-case letters, digits and separators")
     if "/" not in path and domain in (DOCKER_HUB, default_domain):
         path = "library/" + path       # official images (a lab registry as default mirrors Docker Hub's layout)
