@@ -2,7 +2,7 @@
 
 Go's text/template prints a value with fmt's ``%v`` (https://pkg.go.dev/fmt): lists as
 ``[a b]``, maps as ``map[k:v]`` with sorted keys, a nil at the top of an action as
-``<no value>``. Its builtins (``and or not len index print printf println eq ne lt le gt ge``)
+``<no value>``. Its builtins (``and or not len index slice print printf println eq ne lt le gt ge``)
 come with the language; docker adds ``json upper lower title join split pad truncate``
 (docker/cli ``templates.basicFunctions``). The evaluator is :mod:`.gotemplate`.
 """
@@ -111,6 +111,19 @@ def _index(item, *keys):
     return item
 
 
+def _slice(item, *bounds):
+    """Go's ``slice x 1 2`` = ``x[1:2]`` (strings and lists; at most two bounds here)."""
+    if not isinstance(item, (str, list)):
+        raise ValueError(f"can't slice item of type {go_type(item)}")
+    if len(bounds) > 2 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+        raise ValueError("slice bounds must be at most two integers")
+    lo = bounds[0] if bounds else 0
+    hi = bounds[1] if len(bounds) == 2 else len(item)
+    if not 0 <= lo <= hi <= len(item):
+        raise ValueError(f"index out of range: {lo}:{hi}")
+    return item[lo:hi]
+
+
 def _length(item):
     if isinstance(item, (str, list, dict)):
         return len(item)
@@ -161,7 +174,7 @@ FUNCS = {
     "title": lambda s: re.sub(r"\b\w", lambda m: m.group().upper(), _string(s)),
     "join": lambda items, sep: _string(sep).join(_string(i) for i in _strings(items)),
     "split": lambda s, sep: _string(s).split(_string(sep)), "pad": _pad,
-    "truncate": lambda s, n: _string(s)[:int(n)], "len": _length, "index": _index,
+    "truncate": lambda s, n: _string(s)[:int(n)], "len": _length, "index": _index, "slice": _slice,
     "print": _sprint, "println": lambda *a: " ".join(go_str(x, False) for x in a) + "\n", "printf": _printf,
     "not": lambda v: not truth(v), "eq": _compare("eq"), "ne": lambda a, b: not _compare("eq")(a, b),
     "lt": _compare("lt"), "le": _compare("le"), "gt": _compare("gt"), "ge": _compare("ge"),

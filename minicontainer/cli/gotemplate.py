@@ -12,7 +12,7 @@ dicts, lists, strings, numbers, booleans and None, the way Go does on decoded JS
 - lists print as ``[a b]``, maps as ``map[k:v]`` (keys sorted), as Go's fmt does;
 - empty values (false, 0, "", [], {}, null) are false for ``if``/``with``/``and``/``or``/``not``.
 
-Functions (:mod:`.gofuncs`): Go's builtins (``and or not len index print printf println eq ne lt le
+Functions (:mod:`.gofuncs`): Go's builtins (``and or not len index slice print printf println eq ne lt le
 gt ge``) and docker's (``json upper lower title join split pad truncate``). ``define``/``template``/``block``
 are not supported. Parse errors raise :class:`TemplateSyntaxError`, run-time ones
 :class:`TemplateExecError`, with Go's wording.

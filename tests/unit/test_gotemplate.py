@@ -48,6 +48,7 @@ DOC = {
     ("{{$x := .Id}}{{$x}}", "abc123"),
     ("{{.Name | upper}}|{{lower \"AbC\"}}|{{join .Config.Env \",\"}}", "/WEB|abc|A=1,B=2"),
     ("{{len .Mounts}}|{{len .Config.Labels}}|{{len .Name}}", "2|2|4"),
+    ("{{slice .Id 0 3}}|{{slice .Id 3}}|{{slice .Config.Cmd 1 2}}|{{slice .Name}}", "abc|123|[-c]|/web"),
     ("{{title \"hello world\"}}|{{split \"a,b\" \",\"}}|{{pad \"x\" 1 2}}|{{truncate \"abcdef\" 3}}",
      "Hello World|[a b]| x  |abc"),
     ("{{printf \"%s-%d-%v-%q\" .Name .State.Pid .State.Running .Id}}", '/web-42-true-"abc123"'),
@@ -139,6 +140,8 @@ def test_syntax_errors(template, message):
     ("{{lt .Config.Env .Config.Env}}", "invalid type for comparison"),
     ("{{range .Id}}{{end}}", "range can't iterate over abc123"),
     ("{{upper}}", "wrong number of args for upper"),
+    ("{{slice .Id 2 99}}", "error calling slice: index out of range: 2:99"),
+    ("{{slice .State 1}}", "can't slice item of type map[string]interface {}"),
     ("{{upper .State.Pid}}", "wrong type for value; expected string; got float64"),
     ("{{join .Name \",\"}}", "wrong type for value; expected []string; got string"),
 ])
