@@ -142,3 +142,31 @@ def test_login_wrong_then_right_password_0600_push_logout(lab_registry_auth, sto
     assert reg.address not in json.loads(cfg.read_text())["auths"]
     assert main(root + ["pull", ref]) == 1
     assert "unauthorized" in capsys.readouterr().err
+
+
+def test_a_mount_the_registry_cannot_do_falls_back_to_an_upload(lab_registry, store, docker_config):
+    """A remembered source that the registry does not have: 202 instead of 201, the session is
+    cancelled (DELETE) and the layer uploaded as usual."""
+    settings = lab_registry.settings(docker_config)
+    base = store.resolve("busybox")
+    store.add_blob_source(base.diff_ids[0], "sha256:" + "5" * 64, 1234, "application/vnd.oci.image.layer.v1.tar+gzip",
+                          lab_registry.address, "elsewhere/never")
+    events = []
+    push(store, "busybox", settings, report=events.append)
+    assert [e["status"] for e in events if e.get("id") and "progressDetail" not in e] == ["Preparing", "Pushed"]
+    log = lab_registry.server.log.read_text()
+    assert re.search(r'"POST /v2/library/busybox/blobs/uploads/\?[^"]*mount=sha256%3A5{64}[^"]*" 202', log)
+    assert re.search(r'"DELETE /v2/library/busybox/blobs/uploads/[0-9a-f-]{36}[^"]*" 204', log)
+
+
+def test_the_real_registry_reports_where_an_upload_stands(lab_registry, docker_config, tmp_path):
+    """What resuming relies on: after a PATCH of N bytes, GET <location> answers 204 with Range 0-(N-1)."""
+    from minicontainer.registry import blobs
+    from minicontainer.registry.transport import Session
+    with Session(lab_registry.settings(docker_config), lab_registry.address) as s:
+        r = s.send("POST", "/v2/lab/resume/blobs/uploads/", expect=(202,))
+        r = s.send("PATCH", r.headers["location"], content=b"x" * 1000, expect=(202,),
+                   headers={"Content-Type": "application/octet-stream", "Content-Range": "0-999"})
+        offset, location = blobs._resume_point(s, r.headers["location"], scope="")
+        assert offset == 1000 and "/v2/lab/resume/blobs/uploads/" in location
+        s.send("DELETE", location, expect=(204,))
