@@ -50,7 +50,9 @@ class LabRegistry:
         self._child: subprocess.Popen | None = None
 
     # -- configuration -------------------------------------------------------------
-    def write_config(self, port: int, users: dict[str, str] | None = None) -> None:
+    def write_config(self, port: int, users: dict[str, str] | None = None, auth: dict | None = None) -> None:
+        """Our config.yml; ``auth`` replaces the auth section as it is (e.g. ``{"token": {...}}``
+        for the distribution token flow: realm, service, issuer, rootcertbundle)."""
         cfg = {"version": 0.1,
                "log": {"level": "info", "fields": {"service": "registry"}},
                "storage": {"filesystem": {"rootdirectory": str(self.storage)}, "delete": {"enabled": True}},
@@ -60,6 +62,8 @@ class LabRegistry:
             cfg["auth"] = {"htpasswd": {"realm": "minicontainer-lab", "path": str(self.htpasswd)}}
         elif self.htpasswd.exists():
             self.htpasswd.unlink()
+        if auth:
+            cfg["auth"] = auth
         text = "# the lab registry, written by minicontainer (JSON is YAML)\n" + json.dumps(cfg, indent=2) + "\n"
         self.config.write_text(text)
 
@@ -95,7 +99,8 @@ class LabRegistry:
         except (OSError, ValueError, KeyError, IndexError):
             return None
 
-    def start(self, port: int = DEFAULT_PORT, *, users: dict[str, str] | None = None, timeout: float = 15.0) -> str:
+    def start(self, port: int = DEFAULT_PORT, *, users: dict[str, str] | None = None, auth: dict | None = None,
+              timeout: float = 15.0) -> str:
         """Start the registry on 127.0.0.1:``port``; returns ``host:port`` once it answers."""
         if self.pid() is not None:
             raise StateError(f"already running at {self.address()} (pid {self.pid()})", op="registry start",
@@ -107,7 +112,7 @@ class LabRegistry:
         if _port_taken(port):
             raise StateError(f"port {port} on {HOST} is in use", op="registry start")
         self.storage.mkdir(parents=True, exist_ok=True)
-        self.write_config(port, users)
+        self.write_config(port, users, auth)
         with open(self.log, "ab") as log:
             self._child = subprocess.Popen([binary, "serve", str(self.config)], stdin=subprocess.DEVNULL,
                                            stdout=log, stderr=log, start_new_session=True, close_fds=True)
