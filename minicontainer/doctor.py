@@ -42,7 +42,7 @@ CHAPTERS = [
     Chapter("02", "namespaces", ["root", "namespaces", "overlayfs", "busybox-static"]),
     Chapter("03", "cgroups", ["root", "cgroups"]),
     Chapter("04", "union mounts and layers", ["root", "overlayfs", "busybox-static"]),
-    Chapter("05", "images and Dockerfiles", ["root", "overlayfs", "busybox-static"]),
+    Chapter("05", "images and Dockerfiles", ["root", "overlayfs", "busybox-static", "docker-registry"]),
     Chapter("06", "networking", ["root", "namespaces", "busybox-static"]),
     Chapter("07", "security", ["root", "namespaces", "unprivileged userns"]),
     Chapter("08", "containers vs VMs", ["root", "qemu", "busybox-static"]),
@@ -124,6 +124,11 @@ def checks(proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_R
     static = bb is not None and _is_static(bb)
     out.append(Check("busybox-static", static, f"{bb} ({'static' if static else 'dynamic'})" if bb else "missing",
                      "apt-get install busybox-static"))
+    registry = shutil.which("docker-registry")
+    out.append(Check("docker-registry", registry is not None,
+                     f"{registry}: the lab registry (minicontainer registry start, 127.0.0.1 only)" if registry
+                     else "missing: no lab registry for pull/push", "scripts/install-system-deps.sh (docker-registry)",
+                     required=False))
     out.extend(_qemu_checks(probe_kvm))
     for tool in ("runc", "crun"):
         where = shutil.which(tool)
