@@ -70,6 +70,7 @@ bench: setup
 	$(PY) bench/start_latency.py
 	$(PY) bench/boot_overhead.py
 	$(PY) bench/layers.py
+	$(PY) bench/overhead.py --seccomp
 
 # The docker CLI from Debian's docker.io (client only: no daemon installed or started), in build/,
 # for `minicontainer engine`; fetched even where a docker CLI is on PATH: the tests drive both.

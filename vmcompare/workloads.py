@@ -17,6 +17,8 @@ name            what runs (``$T`` is mc-timer, ``$BB`` busybox)               re
                 cache line of a 64 MiB buffer (memory bandwidth)
 ``syscall``     ``$T syscall N``: N thousand ``getppid(2)`` calls, the         ns per syscall
                 cheapest real system call (what seccomp filters each time)
+``badread``     ``$T badread N``: N thousand ``read(-1, buf, 0)``, refused     ns per syscall
+                with EBADF at once: a second cheap call, for the seccomp pair
 ``process``     ``$T exec sh -c``: N times ``$BB true`` in a shell loop:        µs per process
                 ``fork(2)`` + ``execve(2)`` + ``exit`` + ``wait``
 ``file-write``  ``$T exec dd of=FILE bs=1M count=N conv=fsync``: to the disk    MiB/s
@@ -84,12 +86,14 @@ class Workload:
 
 _SH = '"$T" exec "$BB" sh -c '     # the timer forks the shell and times it
 _CATALOGUE = (
-    Workload("cpu", "CPU: integer mixing rounds", "Mrounds/s", 1200, '"$T" cpu {n}', clock="cpu"),
-    Workload("memory", "memory: memset + read 64 MiB", "GiB/s", 160, '"$T" memory {n}', work_per_size=1 / 16,
+    Workload("cpu", "CPU: integer mixing rounds", "Mrounds/s", 1000, '"$T" cpu {n}', clock="cpu"),
+    Workload("memory", "memory: memset + read 64 MiB", "GiB/s", 110, '"$T" memory {n}', work_per_size=1 / 16,
              clock="cpu"),
-    Workload("syscall", "syscalls: getppid(2)", "ns/syscall", 7500, '"$T" syscall {n}', work_per_size=1e9 / 1000,
+    Workload("syscall", "syscalls: getppid(2)", "ns/syscall", 6500, '"$T" syscall {n}', work_per_size=1e9 / 1000,
              higher_is_better=False, clock="cpu"),
-    Workload("process", "process: fork+exec busybox true", "µs/process", 3000,
+    Workload("badread", "syscalls: read(-1, buf, 0), EBADF", "ns/syscall", 9000, '"$T" badread {n}',
+             work_per_size=1e9 / 1000, higher_is_better=False, clock="cpu"),
+    Workload("process", "process: fork+exec busybox true", "µs/process", 1500,
              _SH + '\'i=0; while [ $i -lt {n} ]; do "$BB" true; i=$((i+1)); done\'',
              work_per_size=1e6, higher_is_better=False),
     Workload("file-write", "file: write + fsync", "MiB/s", 1024,
@@ -97,7 +101,7 @@ _CATALOGUE = (
     Workload("file-read", "file: read back (page cache)", "MiB/s", 16384,
              _SH + '\'r=0; while [ $r -lt {reps} ]; do "$BB" dd if="$WLDIR/wl.dat" of=/dev/null bs=1048576 '
              '2>/dev/null || exit 1; r=$((r+1)); done\'', needs="disk"),
-    Workload("net-rtt", "network: ICMP echo round trip", "µs", 20000,
+    Workload("net-rtt", "network: ICMP echo round trip", "µs", 100000,
              '"$T" exec "$BB" ping -A -q -c {n} -W 2 "$PEER"', higher_is_better=False, needs="net"),
 )
 NAMES = tuple(w.name for w in _CATALOGUE)

@@ -35,7 +35,7 @@ def _density():
 def test_overhead_rows_and_table():
     cmp = _comparison()
     rows = {r["workload"]: r for r in cmp.rows()}
-    host, vm = (1200 / 1.5 + 1200 / 1.56) / 2, (1200 / 15.0 + 1200 / 15.6) / 2     # medians of two values
+    host, vm = (1000 / 1.5 + 1000 / 1.56) / 2, (1000 / 15.0 + 1000 / 15.6) / 2     # medians of two values
     assert rows["cpu"]["host"]["median"] == pytest.approx(host)
     assert rows["cpu"]["vm_overhead_pct"] == pytest.approx((host / vm - 1) * 100)
     assert rows["net-rtt"]["container_overhead_pct"] == pytest.approx(20)

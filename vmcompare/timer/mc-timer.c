@@ -9,6 +9,8 @@
  *   mc-timer cpu N        N million rounds of an integer mixing function (registers only)
  *   mc-timer memory N     N passes of memset + sum over a 64 MiB buffer (memory bandwidth)
  *   mc-timer syscall N    N thousand getppid(2) calls via syscall(2): the cheapest real system call
+ *   mc-timer badread N    N thousand read(-1, buf, 0) calls: refused at once with EBADF (another cheap
+ *                         call, one that a seccomp filter may decide in fewer instructions)
  *   mc-timer exec CMD...  fork + execvp CMD, wait for it; its exit status is reported
  *
  * Output, one line:  @@t work=N ns=ELAPSED cpu_ns=CPU rc=STATUS [check=X]
@@ -75,8 +77,16 @@ static uint64_t work_syscall(long n) {
     return acc;
 }
 
+static uint64_t work_badread(long n) {
+    uint64_t acc = 0;
+    char byte;
+    for (long i = 0; i < n * 1000L; i++)
+        acc += (uint64_t)syscall(SYS_read, -1, &byte, 0);    /* -1: EBADF, nothing is read */
+    return acc;
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: mc-timer cpu|memory|syscall N | mc-timer exec CMD [ARG...]\n");
+    fprintf(stderr, "usage: mc-timer cpu|memory|syscall|badread N | mc-timer exec CMD [ARG...]\n");
     return 64;
 }
 
@@ -116,6 +126,7 @@ int main(int argc, char **argv) {
     uint64_t (*fn)(long) = strcmp(argv[1], "cpu") == 0       ? work_cpu
                            : strcmp(argv[1], "memory") == 0  ? work_memory
                            : strcmp(argv[1], "syscall") == 0 ? work_syscall
+                           : strcmp(argv[1], "badread") == 0 ? work_badread
                                                              : NULL;
     if (!fn)
         return usage();
