@@ -22,8 +22,10 @@ The context is unpacked by the image code's confined unpacker (no path leaves th
 no device nodes), in a scratch folder under the state root that is removed at the end. The
 work itself is :class:`minicontainer.build.builder.Builder`, exactly as ``minicontainer
 build`` runs it, so both share one layer cache: a step built by either is a
-``---> Using cache`` for the other. Flags that would change how RUN steps are isolated
-(``networkmode``, ``memory``, ``cpushares`` ...) are refused by name, never ignored; ``rm``,
+``---> Using cache`` for the other. ``networkmode`` is the RUN steps' network (``build
+--network``: the default bridge, none, host or a network's name). Flags that would change how
+RUN steps are isolated in ways not built here (``memory``, ``cpushares`` ...) are refused by
+name, never ignored; ``rm``,
 ``forcerm`` and ``pull`` are accepted (step containers are always removed; there is no
 registry to pull from).
 """
@@ -67,10 +69,12 @@ def options_from(req) -> dict:
     for name, what in REFUSED.items():
         if (req.arg(name) or "").strip().lower() not in ZERO:
             raise HTTPError(400, f"{name} is not supported: {what} (minicontainer's builder runs RUN steps "
-                                 f"with --network none and no resource limits)")
-    network = (req.arg("networkmode") or "").lower()
-    if network not in ("", "default", "none", "bridge"):
-        raise HTTPError(400, f"networkmode {network!r} is not supported: RUN steps have no network here")
+                                 f"with no resource limits)")
+    network = req.arg("networkmode") or ""
+    network = None if network in ("", "default") else network       # None: the builder's default (bridge)
+    if network not in (None, "none", "host", "bridge"):
+        from ..network import NetworkStore
+        NetworkStore(req.engine.root).inspect(network)      # a 404 before the body is read
     if req.arg("version") == "2":
         raise HTTPError(400, "BuildKit (version=2) is not supported: use the classic builder (DOCKER_BUILDKIT=0)")
     platform = req.arg("platform") or ""
@@ -87,7 +91,8 @@ def options_from(req) -> dict:
     build_args = {k: v for k, v in _json_map(req, "buildargs").items() if v is not None}
     return {"tags": tags, "dockerfile": "/".join(parts), "build_args": build_args,
             "labels": {k: v or "" for k, v in _json_map(req, "labels").items()},
-            "no_cache": req.flag("nocache"), "target": req.arg("target") or None, "quiet": req.flag("q")}
+            "no_cache": req.flag("nocache"), "target": req.arg("target") or None, "quiet": req.flag("q"),
+            "network": network}
 
 
 def unpack_context(req, scratch):
@@ -143,5 +148,5 @@ def build(req):
         builder.out = _Out(report, builder.store, opts["quiet"])
         builder.build(BuildOptions(context=context, dockerfile=dockerfile, tags=opts["tags"],
                                    build_args=opts["build_args"], no_cache=opts["no_cache"],
-                                   target=opts["target"], labels=opts["labels"]))
+                                   target=opts["target"], labels=opts["labels"], network=opts["network"]))
     return kit.progress_stream(req, work, what="build", cleanup=lambda: shutil.rmtree(scratch, ignore_errors=True))

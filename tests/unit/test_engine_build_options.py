@@ -17,11 +17,14 @@ def test_the_docker_clis_query():
                             "%2C%22B%22%3Anull%7D&labels=%7B%22team%22%3A%22blue%22%7D&nocache=1&target=final&q=1"
                             "&rm=1&forcerm=1&pull=1&memory=0&cpushares=0&shmsize=0&networkmode=default&version=1"))
     assert opts == {"tags": ["app:1", "app:latest"], "dockerfile": "sub/Dockerfile.dev", "build_args": {"A": "1"},
-                    "labels": {"team": "blue"}, "no_cache": True, "target": "final", "quiet": True}
+                    "labels": {"team": "blue"}, "no_cache": True, "target": "final", "quiet": True,
+                    "network": None}
+    assert options_from(req("networkmode=none"))["network"] == "none"
+    assert options_from(req("networkmode=host"))["network"] == "host"
 
 
 @pytest.mark.parametrize("query, needle", [
-    ("memory=1073741824", "memory"), ("networkmode=host", "networkmode"), ("remote=git%40x", "remote"),
+    ("memory=1073741824", "memory"), ("remote=git%40x", "remote"),
     ("squash=1", "squash"), ("version=2", "BuildKit"), ("dockerfile=..%2Fescape", "inside"),
     ("dockerfile=%2Fetc%2Fpasswd", "inside"), ("buildargs=%5B1%5D", "JSON object"),
     ("labels=%7Bbroken", "invalid labels"), ("platform=linux%2Fs390x", "platform"),
