@@ -82,7 +82,7 @@ def test_networks_and_volumes(docker_cli, engine, tmp_path):
 
         assert docker_cli("volume", "create", "v1").stdout.decode().strip() == "v1"
         assert "v1" in docker_cli("volume", "ls").stdout.decode()
-        run = docker_cli("run", "--rm", "-v", "v1:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+        run = docker_cli("run", "--rm", "--network", "none", "-v", "v1:/data", "busybox", "sh", "-c", "echo kept > /data/f")
         assert run.returncode == 0
         assert (VolumeStore(engine.root).get("v1").data / "f").read_text() == "kept\n"
         docker_cli("volume", "rm", "v1")
@@ -132,7 +132,7 @@ def test_events_streamed_while_docker_run(docker_cli, engine):
     try:
         time.sleep(1.0)                              # its request is in before anything happens
         assert watcher.poll() is None, watcher.stderr.read()
-        docker_cli("run", "--rm", "--name", "watched", "busybox", "sh", "-c", "exit 0")
+        docker_cli("run", "--rm", "--network", "none", "--name", "watched", "busybox", "sh", "-c", "exit 0")
         text, fd = "", watcher.stdout.fileno()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and "destroy watched" not in text:
