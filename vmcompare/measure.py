@@ -186,18 +186,21 @@ def minicontainer_binary() -> Path:
 
 def container_series(trials: int = 10, *, state_root: Path | None = None, image: str = "busybox",
                      command: tuple[str, ...] = ("/bin/true",),
-                     progress: Callable[[int, int, str], None] | None = _progress) -> Series:
-    """Time ``minicontainer --root R run --rm IMAGE CMD`` ``trials`` times (after one ``pull``)."""
+                     progress: Callable[[int, int, str], None] | None = _progress,
+                     network: str | None = None) -> Series:
+    """Time ``minicontainer --root R run --rm IMAGE CMD`` ``trials`` times (after one ``pull``);
+    ``network`` adds ``--network NAME`` (e.g. "none": no interface, as a VM booted without a NIC)."""
     binary = minicontainer_binary()
     own_root = state_root is None
     root = Path(state_root) if state_root else Path(tempfile.mkdtemp(prefix="vmcompare-containers-"))
+    net = ["--network", network] if network else []
     series = Series("container-start", host_labels(runtime=f"minicontainer ({binary})", image=image,
-                                                   command=" ".join(command)))
+                                                   command=" ".join(command), network=network or "default"))
     try:
         pulled = subprocess.run([str(binary), "--root", str(root), "pull", image], capture_output=True, text=True)
         if pulled.returncode != 0:
             raise VMError(f"minicontainer pull {image} failed: {pulled.stderr.strip()[-200:]}", op="time container")
-        argv = [str(binary), "--root", str(root), "run", "--rm", image, *command]
+        argv = [str(binary), "--root", str(root), "run", "--rm", *net, image, *command]
         for i in range(trials):
             if progress:
                 progress(i, trials, "starting containers")
@@ -210,18 +213,19 @@ def container_series(trials: int = 10, *, state_root: Path | None = None, image:
                 series.trials.append(Trial(status="failed", error=done.stderr.decode(errors="replace")[-300:]))
         if progress:
             progress(trials, trials, "starting containers")
-        series.labels["rss_bytes"], series.labels["uss_bytes"] = container_memory(binary, root, image)
+        series.labels["rss_bytes"], series.labels["uss_bytes"] = container_memory(binary, root, image, net)
     finally:
         if own_root:
             shutil.rmtree(root, ignore_errors=True)
     return series
 
 
-def container_memory(binary: Path, root: Path, image: str = "busybox") -> tuple[int | None, int | None]:
+def container_memory(binary: Path, root: Path, image: str = "busybox",
+                     options: tuple | list = ()) -> tuple[int | None, int | None]:
     """Memory of one running container instance: the runtime process and everything under it
     (summed RSS and USS, psutil), sampled while the container sleeps."""
     import psutil
-    proc = subprocess.Popen([str(binary), "--root", str(root), "run", "--rm", image, "/bin/sleep", "2"],
+    proc = subprocess.Popen([str(binary), "--root", str(root), "run", "--rm", *options, image, "/bin/sleep", "2"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)

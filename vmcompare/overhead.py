@@ -300,6 +300,14 @@ def probe(workloads, *, share: float = 0.05) -> dict[str, float]:
     return out
 
 
+def _first_problem(run: EnvRun) -> str | None:
+    """The run's error, or its first sample that gave no number (failed, or shorter than 1 s)."""
+    if run.error:
+        return run.error
+    bad = next((x for x in run.samples if x.status not in ("ok", "skipped")), None)
+    return None if bad is None else f"{bad.workload} trial {bad.trial} {bad.status}: {bad.detail}"
+
+
 def _renumber(samples, trial: int):
     for smp in samples:
         smp.trial = trial
@@ -315,8 +323,8 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
     unconfined, then the next round in the opposite order), so a change in the machine's load
     falls on all of them alike; the VM runs all its trials in one boot. ``vm_scale`` (default:
     ``scale``) sizes the VM's work: an emulated guest may do less work and still run >= 1 s.
-    ``strict``: an environment that fails raises :class:`MeasurementError` instead of leaving a
-    hole in the table. ``calibrate``: a short probe on the host first, and any CPU-clocked workload
+    ``strict``: an environment that fails, or a run that gives no number (it failed, or was
+    shorter than 1 s), raises :class:`MeasurementError` instead of leaving a hole in the table. ``calibrate``: a short probe on the host first, and any CPU-clocked workload
     that would run under 1.3 s here is made bigger (never smaller), for every environment."""
     unknown = set(envs) - set(ENVS)
     if unknown:
@@ -354,8 +362,10 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
             have.wall_s = (have.wall_s or 0.0) + (run.wall_s or 0.0)
             if run.error and not have.error:
                 have.error = f"trial {trial}: {run.error}"
-            if have.error and strict:
-                raise MeasurementError(f"the {env} series failed, no figures: {have.error}", op="compare overhead")
+            problem = _first_problem(run)
+            if problem and strict:
+                raise MeasurementError(f"the {env} series failed, no figures: trial {trial}: {problem}",
+                                       op="compare overhead")
     if "vm" in envs:
         vm_work = [replace(w, size=max(1, round(w.size * growth.get(w.name, 1.0))))
                    for w in wl.catalogue(names, vm_scale or scale)]
@@ -365,8 +375,9 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
                      build_dir=build_dir)
         run.labels["work_scale"] = vm_scale or scale
         cmp.runs["vm"] = run
-        if run.error and strict:
-            raise MeasurementError(f"the vm series failed, no figures: {run.error}", op="compare overhead")
+        problem = _first_problem(run)
+        if problem and strict:
+            raise MeasurementError(f"the vm series failed, no figures: {problem}", op="compare overhead")
     cmp.runs = {e: cmp.runs[e] for e in ENVS if e in cmp.runs}
     return cmp
 

@@ -41,3 +41,16 @@ def test_a_failed_container_series_raises(monkeypatch):
     assert calls == ["host", "container"]                # stopped at once, nothing measured after it
     lax = overhead.compare(["cpu"], trials=1, envs=("host", "container"), strict=False)
     assert "FAILED" in overhead.format_table(lax)        # not strict: the failure is in the table, never hidden
+
+
+def test_a_run_too_short_to_count_raises_too(monkeypatch):
+    calls = []
+
+    def short(workloads, trials, **kw):
+        calls.append("host")
+        return overhead.EnvRun("host", {}, [wl.Sample(w.name, 1, "too-fast", 0.4, None, "ran 0.400 s (cpu clock), "
+                                                      "under the 1 s minimum: raise the scale") for w in workloads])
+    monkeypatch.setattr(overhead, "run_host", short)
+    with pytest.raises(overhead.MeasurementError, match="host series failed, no figures: trial 1: cpu trial 1 "
+                                                        "too-fast: ran 0.400 s"):
+        overhead.compare(["cpu"], trials=5, envs=("host",))
