@@ -16,6 +16,28 @@ from pathlib import Path
 
 from .errors import MiniContainerError
 
+# Locks this process holds, fd -> (st_dev, st_ino). A flock belongs to the open file
+# description, which fork(2) shares with the child: a child forked by one thread while
+# another thread holds a lock would keep that lock held for as long as it lives (a
+# container's PID 1 waiting for its start, say), and the thread that wants it next waits
+# forever. So every child drops its copies right after fork (os.register_at_fork); the
+# parent's lock is untouched. (Exec already drops them: the descriptors are O_CLOEXEC.)
+_HELD: dict[int, tuple[int, int]] = {}
+
+
+def _drop_in_child() -> None:
+    for fd, ident in list(_HELD.items()):
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == ident:
+                os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_in_child)
+
 
 def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700, make_parent: bool = True) -> int:
     """Open (creating it, and its folder unless ``make_parent`` is false) the lock file ``path`` and
@@ -31,6 +53,8 @@ def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o7
             raise
         raise error(f"cannot open lock: {(err.strerror or str(err)).lower()}", op="lock", path=path) from err
     fcntl.flock(fd, fcntl.LOCK_EX)
+    st = os.fstat(fd)
+    _HELD[fd] = (st.st_dev, st.st_ino)
     return fd
 
 

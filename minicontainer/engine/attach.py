@@ -144,6 +144,7 @@ def start_container(engine, c) -> None:
         streams, ours = {"stdin": sock, "stdout": out_w, "stderr": err_w}, (out_w, err_w)
     failure: list[BaseException] = []
     finished = threading.Event()
+    engine.codes[c.id] = None     # a wait for this container waits for the code from run() below
 
     def run():
         try:

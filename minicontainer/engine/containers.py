@@ -158,7 +158,10 @@ def restart(req):
 @route("POST", "/containers/{id}/kill")
 def kill(req):
     c = current(req)
-    lifecycle.kill(req.engine.runtime, c.id, req.arg("signal") or "KILL")
+    sig = lifecycle.parse_signal(req.arg("signal") or "KILL")
+    lifecycle.kill(req.engine.runtime, c.id, sig)
+    if sig == 9:     # as dockerd: a SIGKILL is answered once the container is down
+        lifecycle.wait_exit(req.engine.runtime, c, 10.0)
     return no_content()
 
 

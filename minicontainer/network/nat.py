@@ -114,6 +114,9 @@ class Nat:
             for u in data["users"]:
                 u.setdefault("subnet", data.get("subnet"))
                 u.setdefault("internal", bool(data.get("internal")))
+        for u in data["users"]:       # users recorded by a version that wrote "subnets" but no user's subnet
+            if not u.get("subnet") and data["subnets"] and data["subnets"][0]:
+                u["subnet"] = data["subnets"][0]
         return data
 
     @staticmethod

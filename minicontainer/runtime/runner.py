@@ -184,6 +184,8 @@ class Runtime:
               explain: bool = False) -> RunResult:
         """Start a created or exited container: in the background, or attached until it exits."""
         c = self.containers.get(ref)
+        if c.state is Status.RUNNING and self.refresh(self.containers.load(c.id)).state is not Status.RUNNING:
+            self._await_reaper(c)   # it has exited and its reaper is still freeing its cgroup (kill; start)
         image = self.images().resolve(c.image_id)
         stdio = {fd: (f if isinstance(f, int) else f.fileno())
                  for fd, f in ((0, stdin), (1, stdout), (2, stderr)) if f is not None}

@@ -73,7 +73,8 @@ def next_exit(rt, c, condition: str = "not-running", stop=lambda: False, known_c
     """Wait as ``docker wait --condition``: ``not-running`` (return at once if it is not running),
     ``next-exit`` (the end of the next run, waiting for a start if it is created) or ``removed``.
     The exit code, or None if ``stop()`` ended the wait. ``known_codes`` maps a container id to an
-    exit code recorded elsewhere (a container removed before its exit could be read)."""
+    exit code recorded elsewhere (a container removed before its exit could be read), or to None
+    while that code is still to come."""
     first = _record(rt, c.id)
     started = first.started_at if first else 0.0
     last = first
@@ -90,7 +91,8 @@ def next_exit(rt, c, condition: str = "not-running", stop=lambda: False, known_c
                                     (rec.started_at, rec.finished_at) != (started, first.finished_at)))
         else:
             done = not live
-        if done:
+        pending = known_codes is not None and c.id in known_codes and known_codes[c.id] is None
+        if done and not pending:   # (pending: the process running it has not reported the code yet)
             code = (known_codes or {}).get(c.id)
             if code is None and last is not None and last.exit_code is not None:
                 code = last.exit_code

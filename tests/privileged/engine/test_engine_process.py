@@ -1,0 +1,158 @@
+"""The engine as a process: one per socket, a clean stop, a crash that containers survive, and
+bad input that leaves the engine serving and nothing half-created behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from minicontainer.runtime import Runtime
+from minicontainer.runtime.processes import alive
+from rawhttp import UnixConnection, request
+
+CLI = str(Path(sys.executable).parent / "minicontainer")
+
+
+
+@pytest.fixture(autouse=True)
+def _no_nat(monkeypatch):
+    """Only 127.0.0.1 and the test's own bridges here: no outbound NAT rules in the host's packet filter."""
+    monkeypatch.setenv("MINICONTAINER_NAT_BACKEND", "none")
+
+def start_engine(root: Path, sock: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([CLI, "--root", str(root), "engine", "-H", f"unix://{sock}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(100):
+        if sock.exists():
+            try:
+                if request(sock, "GET", "/_ping", timeout=2)[0] == 200:
+                    return proc
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            raise AssertionError(f"engine exited {proc.returncode}: {proc.stderr.read().decode()}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("engine did not come up")
+
+
+@pytest.fixture
+def sock_dir():
+    folder = Path(tempfile.mkdtemp(prefix="mce-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_one_engine_per_socket_clean_stop_and_access(state_root, sock_dir):
+    sock = sock_dir / "engine.sock"
+    first = start_engine(state_root, sock)
+    try:
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o660
+        second = subprocess.run([CLI, "--root", str(state_root), "engine", "-H", f"unix://{sock}"],
+                                capture_output=True, timeout=30)
+        assert second.returncode == 125 and b"another engine is serving this socket" in second.stderr
+        refused = subprocess.run([CLI, "engine", "-H", "tcp://127.0.0.1:2375"], capture_output=True, timeout=30)
+        assert refused.returncode == 125 and b"only on a unix socket" in refused.stderr
+        status, headers, body = request(sock, "HEAD", "/_ping")
+        assert status == 200 and headers["Api-Version"] == "1.45" and headers["OSType"] == "linux"
+        assert headers["Builder-Version"] == "1" and headers["Pragma"] == "no-cache"
+        assert request(sock, "GET", "/v1.41/version")[2]["MinAPIVersion"] == "1.24"
+        assert request(sock, "GET", "/v1.99/version")[0] == 400
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert first.returncode == 0 and not sock.exists()
+    log = first.stderr.read().decode()
+    assert '"HEAD /_ping" 200' in log and '"GET /v1.41/version" 200' in log      # one line per request
+
+
+def test_containers_survive_an_engine_crash(state_root, sock_dir):
+    sock = sock_dir / "engine.sock"
+    engine = start_engine(state_root, sock)
+    client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=60)
+    try:
+        c = client.containers.run("busybox", ["sh", "-c", "echo alive; sleep 600"], detach=True, name="survivor")
+        pid = Runtime(state_root).containers.get("survivor").pid
+        in_flight = {}
+
+        def follow():   # a request in flight when the engine dies
+            try:
+                in_flight["logs"] = b"".join(c.logs(stream=True, follow=True))
+            except Exception as err:   # noqa: BLE001 - the connection breaks, as it should
+                in_flight["error"] = err
+        t = threading.Thread(target=follow, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(10)
+        t.join(10)
+        assert not t.is_alive()                            # the client saw the connection end
+        assert alive(Path("/proc"), pid, 0)                # the container did not notice
+        assert sock.exists()                               # a stale socket, taken over below
+        engine = start_engine(state_root, sock)
+        again = client.containers.get("survivor")
+        assert again.status == "running" and again.logs() == b"alive\n"
+        assert again.exec_run("echo still-here").output == b"still-here\n"
+        again.stop(timeout=1)
+        again.remove()
+    finally:
+        client.close()
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(30)
+
+
+def test_bad_input_is_a_docker_error_and_leaves_nothing(engine, client):
+    sock = engine.sock
+    rt = Runtime(engine.root)
+    status, _, body = request(sock, "POST", "/containers/create", b"{not json")
+    assert status == 400 and "invalid JSON" in body["message"]
+    status, _, body = request(sock, "POST", "/containers/create",
+                              {"Image": "busybox", "HostConfig": {"PidMode": "host", "Devices": [{"x": 1}]}})
+    assert status == 400 and "HostConfig.PidMode" in body["message"] and "HostConfig.Devices" in body["message"]
+    status, _, body = request(sock, "POST", "/containers/create", {"Image": "busybox",
+                                                                   "HostConfig": {"RestartPolicy": {"Name": "always"}}})
+    assert status == 400 and "RestartPolicy" in body["message"]
+    status, _, body = request(sock, "POST", "/containers/create", {"Image": "no-such-image:1"})
+    assert status == 404 and body["message"] == "No such image: no-such-image:1"
+    assert rt.containers.list() == []
+    ok = request(sock, "POST", "/containers/create?name=taken", {"Image": "busybox", "Cmd": ["true"]})
+    assert ok[0] == 201 and set(ok[2]) == {"Id", "Warnings"}
+    status, _, body = request(sock, "POST", "/containers/create?name=taken", {"Image": "busybox"})
+    assert status == 409 and "taken" in body["message"]
+    assert request(sock, "GET", "/containers/nope/json")[0] == 404
+    assert request(sock, "GET", "/no/such/endpoint")[2] == {"message": "page not found"}
+    # a body far larger than sensible: refused before it is read, and the engine keeps serving
+    conn = UnixConnection(sock)
+    conn.putrequest("POST", "/containers/create")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(1 << 40))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 413 and b"too large" in resp.read()
+    conn.close()
+    # a client that hangs up in the middle of a stream
+    c = client.containers.run("busybox", ["sh", "-c", "while true; do echo tick; sleep 0.1; done"], detach=True,
+                              network_mode="none")
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(sock))
+    s.sendall(f"GET /containers/{c.id}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()
+    threads = threading.active_count()
+    time.sleep(0.5)
+    assert request(sock, "GET", "/_ping")[0] == 200
+    assert threading.active_count() <= threads       # the follower's thread ended with its client
+    c.remove(force=True)
+    assert [x.name for x in rt.containers.list()] == ["taken"]
