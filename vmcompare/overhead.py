@@ -308,6 +308,23 @@ def _first_problem(run: EnvRun) -> str | None:
     return None if bad is None else f"{bad.workload} trial {bad.trial} {bad.status}: {bad.detail}"
 
 
+def _vm_sized(workloads, vm_scale) -> list:
+    """The host's workloads with their work multiplied by ``vm_scale`` (one factor, or one per name);
+    file-read keeps re-reading the (scaled) file it follows a whole number of times."""
+    def factor(name):
+        if isinstance(vm_scale, dict):
+            return vm_scale.get(name, 1.0)
+        return 1.0 if vm_scale is None else vm_scale
+    out = []
+    for w in workloads:
+        if w.name == "file-read":
+            written = next(x.size for x in out if x.name == "file-write")
+            out.append(replace(w, size=written * (w.size // w.chunk), chunk=written))
+        else:
+            out.append(replace(w, size=max(1, round(w.size * factor(w.name)))))
+    return out
+
+
 def _renumber(samples, trial: int):
     for smp in samples:
         smp.trial = trial
@@ -316,15 +333,17 @@ def _renumber(samples, trial: int):
 
 def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel: str = "auto",
             machine: str = "pc", memory_mib: int = 256, kernel=None, build_dir: Path | None = None,
-            vm_scale: float | None = None, strict: bool = True, calibrate: bool = True, progress=None) -> Comparison:
+            vm_scale: float | dict | None = None, strict: bool = True, calibrate: bool = True, progress=None) -> Comparison:
     """Run the chosen workloads ``trials`` times in each environment of ``envs``.
 
     The host and container environments take turns, one trial each per round (host, container,
     unconfined, then the next round in the opposite order), so a change in the machine's load
-    falls on all of them alike; the VM runs all its trials in one boot. ``vm_scale`` (default:
-    ``scale``) sizes the VM's work: an emulated guest may do less work and still run >= 1 s.
+    falls on all of them alike; the VM runs all its trials in one boot. ``vm_scale`` (default
+    1: the host's work; a fraction, or one per workload name) sizes the VM's work: an emulated guest may do
+    less work and still run >= 1 s (a guest is never faster than its host, so 1.0 is always safe).
     ``strict``: an environment that fails, or a run that gives no number (it failed, or was
-    shorter than 1 s), raises :class:`MeasurementError` instead of leaving a hole in the table. ``calibrate``: a short probe on the host first, and any CPU-clocked workload
+    shorter than 1 s), raises :class:`MeasurementError` instead of leaving a hole in the table.
+    ``calibrate``: a short probe on the host first, and any CPU-clocked workload
     that would run under 1.3 s here is made bigger (never smaller), for every environment."""
     unknown = set(envs) - set(ENVS)
     if unknown:
@@ -367,13 +386,12 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
                 raise MeasurementError(f"the {env} series failed, no figures: trial {trial}: {problem}",
                                        op="compare overhead")
     if "vm" in envs:
-        vm_work = [replace(w, size=max(1, round(w.size * growth.get(w.name, 1.0))))
-                   for w in wl.catalogue(names, vm_scale or scale)]
+        vm_work = _vm_sized(workloads, vm_scale)
         if progress:
             progress(f"booting a VM for {len(vm_work)} workloads x {trials}")
         run = run_vm(vm_work, trials, accel=accel, machine=machine, memory_mib=memory_mib, kernel=kernel,
                      build_dir=build_dir)
-        run.labels["work_scale"] = vm_scale or scale
+        run.labels["work_scale"] = {w.name: round(v.size / w.size, 3) for w, v in zip(workloads, vm_work)}
         cmp.runs["vm"] = run
         problem = _first_problem(run)
         if problem and strict:

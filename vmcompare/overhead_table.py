@@ -51,8 +51,10 @@ def format_table(cmp) -> str:
     lines.insert(0, provenance(cmp.labels, vm.labels.get("accel") if vm else None))
     notes = [f"median [p5-p95] of {cmp.trials} trial(s), each run >= {cmp.labels.get('min_run_s', '?')} s; "
              f"overhead: % worse than the host; clocks: {cmp.labels.get('clock', '?')}"]
-    if vm is not None and vm.labels.get("work_scale") not in (None, cmp.labels.get("scale")):
-        notes.append(f"VM: work per run x{vm.labels['work_scale']:g} of the host's (same unit, fewer units)")
+    scales = vm.labels.get("work_scale") if vm is not None else None
+    if isinstance(scales, dict) and any(v != 1 for v in scales.values()):
+        notes.append("VM: work per run " + ", ".join(f"{k} x{v:g}" for k, v in scales.items()) + " of the host's "
+                     "(same unit, fewer units: an emulated run still lasts over 1 s)")
     for e, run in cmp.runs.items():
         if run.error:
             notes.append(f"{e}: FAILED: {run.error}")

@@ -54,3 +54,13 @@ def test_a_run_too_short_to_count_raises_too(monkeypatch):
     with pytest.raises(overhead.MeasurementError, match="host series failed, no figures: trial 1: cpu trial 1 "
                                                         "too-fast: ran 0.400 s"):
         overhead.compare(["cpu"], trials=5, envs=("host",))
+
+
+def test_the_vm_does_a_given_share_of_the_hosts_work():
+    ws = wl.catalogue(["cpu", "memory", "file-read"])
+    vm = {w.name: w for w in overhead._vm_sized(ws, {"memory": 0.4, "file-write": 0.25})}
+    host = {w.name: w for w in ws}
+    assert vm["cpu"].size == host["cpu"].size                       # not named: the host's work
+    assert vm["memory"].size == round(host["memory"].size * 0.4)
+    assert vm["file-write"].size == 256 and vm["file-read"].chunk == 256 and vm["file-read"].size == 256 * 16
+    assert [w.size for w in overhead._vm_sized(ws, 0.5)][:2] == [500, 55]

@@ -75,3 +75,17 @@ def test_report_is_self_contained_html(tmp_path):
 def test_report_without_results_says_so(tmp_path):
     out = report.write_report(tmp_path / "r.html", tmp_path / "none.sqlite")
     assert "No comparison stored yet" in out.read_text()
+
+
+def test_every_figure_says_where_its_numbers_come_from(tmp_path):
+    """The overhead and density figures carry 'measured now on ...' or, for recorded data, 'RECORDED'."""
+    from vmcompare import recorded
+    cmp, dens = _comparison(), _density()
+    fig = report.overhead_figure(cmp)
+    assert fig.axes[0].get_title().split("\n")[1].startswith("measured now on ")
+    assert "VM accelerator TCG" in fig.axes[0].get_title()
+    back = recorded.load(recorded.dump(tmp_path / "r.json", cmp, dens, machine="box", date="2026-11-27"))
+    title = report.overhead_figure(back.comparison).axes[0].get_title()
+    assert "RECORDED: measured on" in title and "not measured on your machine" in title
+    assert density.figure(back.density, host_ram_mib=24 * 1024)._suptitle.get_text().startswith("RECORDED")
+    assert density.figure(dens, host_ram_mib=24 * 1024)._suptitle.get_text().startswith("measured now")
