@@ -344,7 +344,7 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
     ``strict``: an environment that fails, or a run that gives no number (it failed, or was
     shorter than 1 s), raises :class:`MeasurementError` instead of leaving a hole in the table.
     ``calibrate``: a short probe on the host first, and any CPU-clocked workload
-    that would run under 1.3 s here is made bigger (never smaller), for every environment."""
+    that would run under 1.6 s here is made bigger (never smaller), for every environment."""
     unknown = set(envs) - set(ENVS)
     if unknown:
         raise UsageError(f"unknown environment {sorted(unknown)[0]!r} (choose from {', '.join(ENVS)})",
@@ -354,7 +354,7 @@ def compare(names=None, *, trials: int = 5, scale: float = 1.0, envs=ENVS, accel
     workloads = wl.catalogue(names, scale)
     growth = {}
     if calibrate and any(e != "vm" for e in envs):
-        sized = wl.grown(workloads, probe(workloads), 1.3)
+        sized = wl.grown(workloads, probe(workloads), 1.6)
         growth = {w.name: g.size / w.size for w, g in zip(workloads, sized) if g.size != w.size}
         workloads = sized
     by_clock: dict[str, list[str]] = {}
