@@ -14,6 +14,7 @@ ETC_ROOT = Path("/etc")   # /etc/subuid, /etc/subgid (rootless user namespaces)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_STATE_ROOT = Path("/var/lib/minicontainer")
 SYSTEM_RUN_ROOT = Path("/run/minicontainer")   # host-wide, on a tmpfs: the bridges' address tables
+RUNC_ROOT = Path("/run/minicontainer-runc")      # minicontainer-runc's containers (runc's is /run/runc)
 HOST_BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 
 
