@@ -51,6 +51,13 @@ def engine_socket() -> Path:
     return Path(xdg) / "minicontainer" / "engine.sock"
 
 
+def runc_root() -> Path:
+    """minicontainer-runc's state: ``--root``, else ``$MINICONTAINER_RUNC_ROOT``, else /run/minicontainer-runc
+    (the variable reaches the runtime through engines that drop ``--root`` on some calls)."""
+    env = os.environ.get("MINICONTAINER_RUNC_ROOT")
+    return Path(env).absolute() if env else RUNC_ROOT
+
+
 def project_build_dir() -> Path:
     """The build directory for caches (guest kernel, results): ``$MINICONTAINER_BUILD`` or <checkout>/build."""
     env = os.environ.get("MINICONTAINER_BUILD")

@@ -129,9 +129,9 @@ def build(image, opts, *, container_id: str, container_dir: Path, hostname: str,
         env["HOME"] = home
     keep = _caps.resolve(sec["cap_add"], sec["cap_drop"], sec["privileged"], _caps.read_last_cap(proc_root))
     caps = Capabilities(bounding=list(keep), effective=list(keep), inheritable=list(keep), permitted=list(keep))
-    process = Process(args=command_for(image.config, opts.command, opts.entrypoint), env=[f"{k}={v}" for k, v in env.items()],
-                      cwd=opts.workdir or image.config.get("WorkingDir") or "/", terminal=bool(opts.tty),
-                      user=User(uid=uid, gid=gid, additional_gids=[g for g in groups if g != gid]),
+    process = Process(args=command_for(image.config, opts.command, opts.entrypoint),
+                      env=[f"{k}={v}" for k, v in env.items()], cwd=opts.workdir or image.config.get("WorkingDir") or "/", terminal=bool(opts.tty),
+                      user=User(uid=uid, gid=gid, additional_gids=list(groups)),   # with gid, as -u always had
                       capabilities=caps, no_new_privileges=bool(sec["no_new_privs"]))
     mounts = default_mounts(readonly_proc_sys=not sec["privileged"])
     etc = ["/etc/hosts", "/etc/hostname"] + (["/etc/resolv.conf"] if opts.network != "none" else [])

@@ -141,8 +141,7 @@ def launch_spec(spec: Spec, bundle: str, *, proc_root, cgroup_procs=(), generate
     if userns is not None:
         plan.bind_devices = True
     env = dict(item.split("=", 1) for item in proc.env)
-    ids = (proc.user.uid, proc.user.gid, [proc.user.gid, *[g for g in proc.user.additional_gids
-                                                           if g != proc.user.gid]])
+    ids = (proc.user.uid, proc.user.gid, list(proc.user.additional_gids))   # setgroups(2) gets exactly these
     kinds = tuple(KINDS[ns.type] for ns in spec.linux.namespaces if ns.path is None and ns.type != "user")
     joins = {KINDS[ns.type]: ns.path for ns in spec.linux.namespaces if ns.path is not None}
     if "user" in joins:

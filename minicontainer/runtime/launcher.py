@@ -135,6 +135,8 @@ def _start_direct(sys: Syscalls, spec: LaunchSpec) -> Started:
     """runc's shape: this process makes the PID namespace for its next child, forks PID 1 and
     keeps no process of its own in between. When this process exits, PID 1 is re-parented to
     the nearest subreaper (containerd's shim, podman's conmon), which waits for it."""
+    if spec.userns is not None:
+        return _start_direct_userns(sys, spec)
     parent, child = Channel.pair()
     try:
         if "pid" in spec.joins:
@@ -158,6 +160,38 @@ def _start_direct(sys: Syscalls, spec: LaunchSpec) -> Started:
         return _await_exec(sys, spec, parent, 0, -1, None, pid=pid)
     finally:
         parent.close()
+
+
+def _start_direct_userns(sys: Syscalls, spec: LaunchSpec) -> Started:
+    """Direct start with a new user namespace: it must own the PID namespace (or PID 1 could
+    not mount /proc), so a short-lived middle process unshares both, forks PID 1 and exits.
+    As a subreaper we inherit PID 1 meanwhile; when we exit it passes on to the engine's."""
+    sys.prctl(C.PR_SET_CHILD_SUBREAPER, 1, "orphaned descendants (PID 1, once the middle process exits) "
+              "become our children", label="PR_SET_CHILD_SUBREAPER")
+    parent, child = Channel.pair()
+    middle = sys.fork("a middle process: it creates the user and PID namespaces, forks PID 1 and exits")
+    if middle == 0:
+        parent.close()
+        try:
+            enter_userns(sys, spec.userns, child)
+            if spec.userns.root_outside != (os.geteuid(), os.getegid()):   # our host ids are not its root
+                sys.switch_user(0, 0, [0], "become the new user namespace's root (uid 0 is mapped, ours is not)")
+            sys.unshare(C.CLONE_NEWPID, "a PID namespace owned by the new user namespace")
+            pid = sys.fork("PID 1 of the container")
+            if pid == 0:
+                run_container(sys, spec, child, False)  # never returns
+            child.send({"type": "pid", "pid": pid, "monitor": 0})
+            os._exit(0)
+        except BaseException as err:
+            report_error(child, err)
+            os._exit(125)
+    child.close()
+    try:
+        started = _await_exec(sys, spec, parent, middle, -1, None)
+    finally:
+        parent.close()
+        _reap(middle, -1)
+    return started
 
 
 def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready, pid: int = 0) -> Started:
