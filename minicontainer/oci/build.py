@@ -21,7 +21,7 @@ from ..security.defaults import MASKED_PATHS, READONLY_PATHS
 from . import annotations as A
 from .mounts import options_for
 from .spec import (Capabilities, Cpu, IDMapping, Linux, Memory, Mount, Namespace, Pids, Process, Resources,
-                   Root, Seccomp, SeccompArg, SeccompSyscall, Spec, User)
+                   Root, Seccomp, Spec, User)
 from .validate import OCI_VERSION
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -70,27 +70,14 @@ def seccomp_for(source: str, keep: list[str], privileged: bool) -> tuple[Seccomp
     and ``excludes`` already decided for the capabilities the container keeps."""
     if privileged or source == "unconfined":
         return None, "unconfined"
-    from ..security.profile import ACTIONS, NATIVE_ARCH, load, parse
+    from ..security.profile import load, resolve
+    from .spec import load as load_spec
     if source == "default":
         from ..security.defaults import DEFAULT_PROFILE
-        profile, label = parse(DEFAULT_PROFILE, keep), "default profile"
+        profile, label = resolve(DEFAULT_PROFILE, keep), "default profile"
     else:
         profile, label = load(source, keep), source
-
-    def action(value: int) -> tuple[str, int | None]:
-        for name, base in ACTIONS.items():
-            if base == value or (base == value & 0xFFFF0000 and name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")):
-                return name, (value & 0xFFFF if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE") else None)
-        raise UsageError(f"seccomp: no action for {value:#x}", op="seccomp profile")
-
-    default, default_errno = action(profile.default_action)
-    rules = []
-    for rule in profile.rules:
-        name, errno_ret = action(rule.action)
-        rules.append(SeccompSyscall(list(rule.names), name, errno_ret,
-                                    [SeccompArg(a.index, a.value, a.value_two, a.op) for a in rule.args]))
-    arch = NATIVE_ARCH.get(os.uname().machine, os.uname().machine)
-    return Seccomp(default, default_errno, [arch], rules), label
+    return load_spec(Seccomp, profile.to_oci(), "linux.seccomp"), label
 
 
 def _user(spec_text: str | None, layers: list[Path]) -> tuple[int, int, list[int], str]:
@@ -130,7 +117,8 @@ def build(image, opts, *, container_id: str, container_dir: Path, hostname: str,
     keep = _caps.resolve(sec["cap_add"], sec["cap_drop"], sec["privileged"], _caps.read_last_cap(proc_root))
     caps = Capabilities(bounding=list(keep), effective=list(keep), inheritable=list(keep), permitted=list(keep))
     process = Process(args=command_for(image.config, opts.command, opts.entrypoint),
-                      env=[f"{k}={v}" for k, v in env.items()], cwd=opts.workdir or image.config.get("WorkingDir") or "/", terminal=bool(opts.tty),
+                      env=[f"{k}={v}" for k, v in env.items()], terminal=bool(opts.tty),
+                      cwd=opts.workdir or image.config.get("WorkingDir") or "/",
                       user=User(uid=uid, gid=gid, additional_gids=list(groups)),   # with gid, as -u always had
                       capabilities=caps, no_new_privileges=bool(sec["no_new_privs"]))
     mounts = default_mounts(readonly_proc_sys=not sec["privileged"])

@@ -101,10 +101,10 @@ def security_spec(spec: Spec, proc_root, *, single_uid_map: bool) -> SecuritySpe
     else:
         sec.effective = sec.permitted = sec.inheritable = sec.ambient = []
     if spec.linux.seccomp is not None:
-        from ..security.profile import parse
+        from ..security.profile import resolve
         from ..security.seccomp import compile_profile
         from .spec import dump
-        compiled = compile_profile(parse(dump(spec.linux.seccomp), source="linux.seccomp"))
+        compiled = compile_profile(resolve(dump(spec.linux.seccomp), source="linux.seccomp"))
         label = spec.annotations.get(A.SECCOMP, "linux.seccomp")
         sec.seccomp, sec.seccomp_label = compiled.program, f"{label}: {compiled.syscalls} system calls named"
     return sec
@@ -159,8 +159,12 @@ def launch_spec(spec: Spec, bundle: str, *, proc_root, cgroup_procs=(), generate
 
 def limits(spec: Spec):
     """linux.resources as cgroup :class:`~minicontainer.cgroups.Limits` (None: nothing to limit)."""
+    return resource_limits(spec.linux.resources if spec.linux else None)
+
+
+def resource_limits(res):
+    """A linux.resources object as cgroup :class:`~minicontainer.cgroups.Limits` (None: nothing set)."""
     from ..cgroups import Limits
-    res = spec.linux.resources if spec.linux else None
     if res is None:
         return None
     out: dict = {}

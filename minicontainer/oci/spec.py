@@ -85,7 +85,7 @@ def dump(obj) -> dict:
     out = {}
     for fld in dataclasses.fields(obj):
         value = getattr(obj, fld.name)
-        if value is None or (value in ([], {}) and fld.name != "args"):
+        if value is None or (value in ([], {}) and fld.name not in getattr(obj, "KEEP_EMPTY", ())):
             continue
         out[fld.metadata["json"]] = _dump_value(value)
     return out
@@ -153,6 +153,7 @@ class Process:
     rlimits: list[Rlimit] = f("rlimits", [Rlimit], factory=list)
     no_new_privileges: bool = f("noNewPrivileges", "bool", False)
     oom_score_adj: int | None = f("oomScoreAdj", "int")
+    KEEP_EMPTY = ("args",)      # required by the spec: written even when empty
     UNSUPPORTED = ("apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity",
                    "commandLine")
 

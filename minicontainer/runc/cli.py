@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("delete")
     d.add_argument("--force", "-f", action="store_true")
     d.add_argument("id")
+    u = sub.add_parser("update")
+    u.add_argument("--resources", "-r", required=True, help="a linux.resources JSON file, or - for stdin")
+    u.add_argument("id")
     ps = sub.add_parser("ps")
     ps.add_argument("--format", "-f", default="table", choices=("table", "json"))
     ps.add_argument("id")
@@ -135,6 +138,8 @@ def _run(args) -> int:
         store.delete(args.id, force=args.force)
     elif args.cmd in ("pause", "resume"):
         store.pause(args.id, args.cmd == "pause")
+    elif args.cmd == "update":
+        store.update(args.id, commands.read_json_arg(args.resources))
     elif args.cmd == "ps":
         commands.ps(store, args)
     elif args.cmd == "list":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys as _sys
 from pathlib import Path
 
 from ..errors import ConflictError
@@ -52,6 +53,18 @@ def exec_(store, args) -> int:
             proc.user = base.user
     return run_exec(store, args.id, proc, detach=args.detach, pid_file=args.pid_file,
                     console_socket=args.console_socket, sys=default())
+
+
+def read_json_arg(path: str):
+    """The JSON document in ``path`` (``-``: standard input), UsageError naming it otherwise."""
+    from ..errors import UsageError
+    try:
+        text = _sys.stdin.read() if path == "-" else Path(path).read_text()
+        return json.loads(text)
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {os.strerror(err.errno).lower()}", op="update") from err
+    except ValueError as err:
+        raise UsageError(f"{path}: invalid JSON: {str(err).lower()}", op="update") from err
 
 
 def ps(store, args) -> None:

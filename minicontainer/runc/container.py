@@ -246,6 +246,21 @@ class Store:
             cgroup.thaw()
             (self.dir(cid) / "paused").unlink(missing_ok=True)
 
+    def update(self, cid: str, resources: dict, sys=None) -> None:
+        """``update --resources FILE``: new limits for a live container (a linux.resources object)."""
+        from ..kernel import default
+        from ..oci.launch import resource_limits
+        from ..oci.spec import Resources, load
+        rec = self.load(cid)
+        if self.status(rec) == "stopped":
+            raise StateError("container not running", op="update")
+        res = load(Resources, resources, "resources")
+        if res.devices:
+            raise UsageError("update: changing device rules is not supported by minicontainer", op="update")
+        limits = resource_limits(res)
+        if limits is not None:
+            self.cgroup(rec, sys or default()).apply(limits)
+
     def pids(self, cid: str, sys=None) -> list[int]:
         from ..kernel import default
         rec = self.load(cid)

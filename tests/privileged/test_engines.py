@@ -105,6 +105,15 @@ state = "{state}"
   address = ""
 [metrics]
   address = ""
+{handler}"""
+
+#: docs/kubernetes.md: minicontainer-runc as the CRI plugin's runtime handler "minicontainer"
+#: (a RuntimeClass with handler: minicontainer selects it); the runc shim is told its binary
+HANDLER = """[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minicontainer]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minicontainer.options]
+  BinaryName = "{runc}"
+  Root = "{runc_root}"
 """
 
 
@@ -114,7 +123,9 @@ def containerd(tmp_path, busybox_tar):
         pytest.skip("containerd is not installed (Debian package containerd)")
     sock = tmp_path / "c.sock"
     cfg = tmp_path / "config.toml"
-    cfg.write_text(CONTAINERD_CONFIG.format(root=tmp_path / "root", state=tmp_path / "state", sock=sock))
+    handler = HANDLER.format(runc=OURS, runc_root=tmp_path / "runc-root")
+    cfg.write_text(CONTAINERD_CONFIG.format(root=tmp_path / "root", state=tmp_path / "state", sock=sock,
+                                            handler=handler))
     log = open(tmp_path / "containerd.log", "w")
     daemon = subprocess.Popen(["containerd", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
@@ -127,7 +138,7 @@ def containerd(tmp_path, busybox_tar):
             raise AssertionError(f"ctr {args}: {res.returncode} {res.stderr}")
         return res
 
-    run.runc_root = tmp_path / "runc-root"
+    run.runc_root, run.config = tmp_path / "runc-root", cfg
     try:
         deadline = time.monotonic() + 20
         while run("version", check=False).returncode != 0:
@@ -155,3 +166,12 @@ def test_containerd_ctr_run_with_minicontainer_runc(containerd):
                      "mc-ctr-1", "echo", "hi from ctr")
     assert res.stdout.replace("\r", "") == "hi from ctr\n"
     assert _leftover_runc_containers(containerd.runc_root / "mctest") == []   # the shim adds the namespace
+
+
+def test_containerd_loads_the_runtime_handler_fragment(containerd):
+    """The fragment of docs/kubernetes.md, as containerd itself reads it back."""
+    dump = subprocess.run(["containerd", "--config", str(containerd.config), "config", "dump"], capture_output=True,
+                          text=True, timeout=30, check=True).stdout
+    section = dump.split("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.minicontainer]", 1)[1]
+    assert 'runtime_type = "io.containerd.runc.v2"' in section.split("[plugins", 2)[0]
+    assert f'BinaryName = "{OURS}"' in section

@@ -254,3 +254,30 @@ def test_bad_input_one_line_status_1_nothing_left(runtimes, tmp_path, rootfs, br
             assert len(res.stderr.strip().splitlines()) == 1, res.stderr
             expected = [cid] if breakage == "id-in-use" else []
             assert sorted(p.name for p in rt.root.iterdir()) == expected if rt.root.exists() else not expected
+
+
+def _memory_limit(pid: int) -> int:
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return int((Path("/sys/fs/cgroup/memory") / path.lstrip("/") / "memory.limit_in_bytes").read_text())
+    pytest.skip("no v1 memory controller here")
+
+
+def test_ps_update_and_list_match_runc(runtimes, tmp_path, rootfs):
+    b = bundle(tmp_path, rootfs, ["sleep", "30"])
+    res_file = tmp_path / "res.json"
+    res_file.write_text(json.dumps({"memory": {"limit": 48 << 20}, "pids": {"limit": 30}}))
+    seen = []
+    for rt in runtimes:
+        cid = new_id(rt)
+        rt("run", "-d", "--bundle", str(b), cid, check=True)
+        pid = rt.state(cid)["pid"]
+        ps = json.loads(rt("ps", "--format", "json", cid, check=True).stdout)
+        rt("update", "--resources", str(res_file), cid, check=True)
+        listed = json.loads(rt("list", "--format", "json", check=True).stdout)
+        seen.append((ps == [pid], _memory_limit(pid), [(c["id"], c["status"]) for c in listed],
+                     rt("update", "--resources", str(tmp_path / "missing.json"), cid).returncode))
+        rt("delete", "--force", cid, check=True)
+    assert seen[1] == (seen[0][0], seen[0][1], [(runtimes[1].ids[-1], "running")], seen[0][3])
+    assert seen[0][:2] == (True, 48 << 20)

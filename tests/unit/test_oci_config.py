@@ -49,6 +49,11 @@ def test_golden_config(fake_host, state, name, opts):
     rt = _runtime(fake_host, state)
     c = rt.create(RunOptions(image="busybox", network="none", **opts))
     got = _normalized(rt, c)
+    # linux.seccomp is the security package's default profile resolved for these capabilities
+    from minicontainer.security.defaults import DEFAULT_PROFILE
+    from minicontainer.security.profile import resolve
+    caps = got["process"].get("capabilities", {}).get("bounding", [])
+    assert got["linux"].pop("seccomp") == resolve(DEFAULT_PROFILE, caps).to_oci()
     path = GOLDEN / f"oci-{name}.json"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(json.dumps(got, indent=2) + "\n")
