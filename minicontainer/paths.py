@@ -14,6 +14,7 @@ ETC_ROOT = Path("/etc")   # /etc/subuid, /etc/subgid (rootless user namespaces)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSTEM_STATE_ROOT = Path("/var/lib/minicontainer")
 SYSTEM_RUN_ROOT = Path("/run/minicontainer")   # host-wide, on a tmpfs: the bridges' address tables
+RUNC_ROOT = Path("/run/minicontainer-runc")      # minicontainer-runc's containers (runc's is /run/runc)
 HOST_BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 
 
@@ -48,6 +49,13 @@ def engine_socket() -> Path:
         return SYSTEM_RUN_ROOT / "engine.sock"
     xdg = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/minicontainer-{os.geteuid()}"
     return Path(xdg) / "minicontainer" / "engine.sock"
+
+
+def runc_root() -> Path:
+    """minicontainer-runc's state: ``--root``, else ``$MINICONTAINER_RUNC_ROOT``, else /run/minicontainer-runc
+    (the variable reaches the runtime through engines that drop ``--root`` on some calls)."""
+    env = os.environ.get("MINICONTAINER_RUNC_ROOT")
+    return Path(env).absolute() if env else RUNC_ROOT
 
 
 def project_build_dir() -> Path:

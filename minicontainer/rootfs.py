@@ -8,10 +8,14 @@ The steps, in order (mount(2), pivot_root(2), mount_namespaces(7)):
 
 1. make every mount private (``MS_REC|MS_PRIVATE``) so nothing we do propagates back
    to the host through shared subtrees;
-2. mount the overlay of the image layers plus the container's upper directory;
-3. mount a fresh /proc (it shows the new PID namespace), a read-only /sys, and a small
-   tmpfs /dev holding only safe device nodes, a private devpts instance and /dev/shm;
-4. bind the runtime's generated /etc/hosts, /etc/hostname and /etc/resolv.conf;
+2. mount the root: the overlay of the image layers plus the container's upper directory,
+   or (an OCI bundle's plain ``rootfs`` directory) a bind mount of that directory onto
+   itself, since pivot_root(2) needs a mount point;
+3. mount config.json's ``mounts`` in order: a fresh /proc (it shows the new PID
+   namespace), a read-only /sys, a small tmpfs /dev, a private devpts instance,
+   /dev/shm, the runtime's generated /etc/hosts, /etc/hostname, /etc/resolv.conf, and
+   the ``-v``/``--tmpfs`` volumes; each target resolved *inside* the root;
+4. create the safe device nodes in a tmpfs /dev (and config.json's ``linux.devices``);
 5. pivot_root: the overlay becomes "/", and the old root is detached. Unlike chroot(2),
    which only changes one process's idea of "/", pivot_root changes the mount namespace's
    root, so no ``chdir("..")`` trick can climb back out once the old root is unmounted.
@@ -23,12 +27,16 @@ import os
 import stat
 from dataclasses import dataclass, field
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .kernel import Syscalls
 from .kernel import constants as C
 from .overlay import overlay_options
 from .security.masks import harden
+
+if TYPE_CHECKING:
+    from .oci.mounts import MountCall
 
 #: (name, major, minor): the device nodes a container gets, as in the OCI runtime spec's defaults
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
@@ -39,15 +47,18 @@ RO_FLAGS = C.MS_RDONLY | C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC
 
 @dataclass
 class RootfsPlan:
-    """What to assemble: the image layers (lowest first), the container's dirs, files to bind."""
+    """What to assemble: the root (an overlay of ``layers``, or the plain directory ``root``),
+    then ``mounts`` in order (:class:`~minicontainer.oci.mounts.MountCall`, from config.json)."""
 
-    layers: Sequence[str]
-    upper: str
-    work: str
-    merged: str
-    binds: dict[str, str] = field(default_factory=dict)   # path in container -> host file
-    volumes: list[dict] = field(default_factory=list)     # runtime.volumes.mounts_for(): -v and --tmpfs
-    readonly_proc_sys: bool = True
+    root: str
+    layers: Sequence[str] = ()          # lowest first; none: ``root`` is a plain directory
+    upper: str = ""
+    work: str = ""
+    mounts: list = field(default_factory=list)
+    propagation: int = C.MS_REC | C.MS_PRIVATE   # linux.rootfsPropagation, applied to "/" first
+    devices: list = field(default_factory=list)  # extra nodes: (path, S_IF* kind, major, minor, mode)
+    default_devices: bool = True        # the nodes of DEVICES in a tmpfs /dev
+    sysctl: dict = field(default_factory=dict)   # linux.sysctl, written under the new /proc before pivot_root
     # security (minicontainer.security.masks), applied right after pivot_root
     masked_paths: Sequence[str] = ()
     readonly_paths: Sequence[str] = ()
@@ -55,79 +66,110 @@ class RootfsPlan:
     bind_devices: bool = False   # in a user namespace mknod(2) is refused: bind the host's nodes
     host_dev: str = "/dev"
 
-
-def _inside(merged: str, path: str) -> str:
-    return os.path.join(merged, path.lstrip("/"))
-
-
-def _ensure_dir(sys: Syscalls, plan: "RootfsPlan", inside: str, why: str) -> str:
-    """The host path of ``inside`` in the new root, created there if the image lacks it."""
-    if not _in_image(plan, inside):
-        sys.mkdir(_inside(plan.merged, inside), 0o755, why)
-    return _inside(plan.merged, inside)
+    @property
+    def merged(self) -> str:
+        return self.root
 
 
-def make_private(sys: Syscalls) -> None:
-    sys.mount(None, "/", None, C.MS_REC | C.MS_PRIVATE, None,
+def _inside(root: str, path: str) -> str:
+    return os.path.join(root, path.lstrip("/"))
+
+
+def make_private(sys: Syscalls, flags: int = C.MS_REC | C.MS_PRIVATE) -> None:
+    sys.mount(None, "/", None, flags, None,
               "stop mount events propagating between the host and the container")
 
 
-def mount_overlay(sys: Syscalls, plan: RootfsPlan) -> None:
-    data = overlay_options(plan.layers, plan.upper, plan.work)
-    sys.mount("overlay", plan.merged, "overlay", 0, data,
-              f"union of {len(plan.layers)} read-only image layer(s) and this container's writable upper dir")
+def mount_root(sys: Syscalls, plan: RootfsPlan) -> None:
+    if plan.layers:
+        data = overlay_options(plan.layers, plan.upper, plan.work)
+        sys.mount("overlay", plan.root, "overlay", 0, data,
+                  f"union of {len(plan.layers)} read-only image layer(s) and this container's writable upper dir")
+        return
+    sys.mount(plan.root, plan.root, None, C.MS_BIND | C.MS_REC, None,
+              "the bundle's root directory, bound onto itself: pivot_root needs a mount point")
 
 
-def mount_proc_sys(sys: Syscalls, plan: RootfsPlan) -> None:
-    proc = _ensure_dir(sys, plan, "/proc", "mount point for /proc")
-    ro = C.MS_RDONLY if plan.readonly_proc_sys else 0
-    sys.mount("proc", proc, "proc", (RO_FLAGS & ~C.MS_RDONLY) | ro, None,
-              "a /proc that lists only the processes of the new PID namespace")
-    sysfs = _ensure_dir(sys, plan, "/sys", "mount point for /sys")
-    sys.mount("sysfs", sysfs, "sysfs", (RO_FLAGS & ~C.MS_RDONLY) | ro, None,
-              "a read-only /sys showing the new network namespace's devices")
+class _View:
+    """What exists in the root being built, asked of the real tree once it is mounted, and of
+    the image layers (and of the mounts made so far) in a dry run, where nothing is mounted."""
+
+    def __init__(self, plan: RootfsPlan):
+        self.plan = plan
+        self.live = os.path.ismount(plan.root)
+        self.fresh: list[str] = []    # destinations of new, empty filesystems (tmpfs, proc...)
+
+    def target(self, inside: str) -> str:
+        return resolve_in_root(self.plan.root, inside) if self.live else _inside(self.plan.root, inside)
+
+    def exists(self, inside: str) -> bool:
+        if self.live:
+            return os.path.lexists(self.target(inside))
+        norm = "/" + inside.strip("/")
+        if any(norm == d or norm.startswith(d.rstrip("/") + "/") for d in self.fresh):
+            return any(norm == d for d in self.fresh)
+        roots = [self.plan.upper, *reversed(self.plan.layers)] if self.plan.layers else [self.plan.root]
+        return any(os.path.lexists(_inside(r, norm)) for r in roots if r)
 
 
-def populate_dev(sys: Syscalls, plan: RootfsPlan) -> None:
-    dev = _ensure_dir(sys, plan, "/dev", "mount point for /dev")
-    sys.mount("tmpfs", dev, "tmpfs", C.MS_NOSUID | C.MS_STRICTATIME, "mode=755,size=65536k",
-              "an empty /dev: the container sees only the devices we create, not the host's disks")
+def _mount_point(sys: Syscalls, view: _View, inside: str, is_file: bool) -> str:
+    """The host path of ``inside``, with missing directories (or an empty file) made to mount over."""
+    target = view.target(inside)
+    if view.exists(inside):
+        return target
+    parts = [p for p in inside.split("/") if p]
+    for depth in range(1, len(parts) + 1):
+        sub = "/" + "/".join(parts[:depth])
+        if view.exists(sub):
+            continue
+        path = view.target(sub)
+        if depth == len(parts) and is_file:
+            sys.mknod(path, stat.S_IFREG | 0o644, 0, 0, f"an empty {inside} to bind over")
+        else:
+            sys.mkdir(path, 0o755, f"mount point for {inside}")
+        if not view.live:
+            view.fresh.append(sub)
+    return target
+
+
+def mount_all(sys: Syscalls, plan: RootfsPlan, view: _View | None = None) -> None:
+    """config.json's mounts, in order: each one mount(2), plus a read-only remount for a
+    ``ro`` bind and a propagation change when an option asks for one."""
+    view = view or _View(plan)
+    for m in plan.mounts:
+        is_file = m.bind and m.source is not None and os.path.isfile(m.source)
+        target = _mount_point(sys, view, m.destination, is_file)
+        sys.mount(m.source, target, m.fstype, m.flags, m.data or None, m.why or f"{m.destination}")
+        if not m.bind and not view.live:
+            view.fresh.append(m.destination)
+        if m.readonly_remount:
+            sys.mount(None, target, None, m.remount_flags(), None,
+                      f"{m.destination} read-only (MS_RDONLY is ignored on the first bind)")
+        if m.propagation:
+            sys.mount(None, target, None, m.propagation, None, f"{m.destination}: its mount propagation")
+
+
+def create_devices(sys: Syscalls, plan: RootfsPlan) -> None:
+    """The device nodes of a tmpfs /dev, and its usual links (/dev/fd, /dev/ptmx...)."""
+    dev = _inside(plan.root, "/dev")
+    nodes = [(f"/dev/{name}", stat.S_IFCHR, major, minor, 0o666) for name, major, minor in DEVICES] \
+        if plan.default_devices else []
     old_umask = os.umask(0)     # mknod(2) masks the mode with the umask: these nodes are 0666 for every user
     try:
-        for name, major, minor in DEVICES:
+        for path, kind, major, minor, mode in nodes + list(plan.devices):
+            target = _inside(plan.root, path)
             if plan.bind_devices:
-                sys.mknod(os.path.join(dev, name), stat.S_IFREG | 0o666, 0, 0, f"an empty /dev/{name} to bind over")
-                sys.mount(os.path.join(plan.host_dev, name), os.path.join(dev, name), None, C.MS_BIND, None,
-                          f"/dev/{name}: the host's node, bound (a user namespace may not mknod devices)")
+                sys.mknod(target, stat.S_IFREG | 0o666, 0, 0, f"an empty {path} to bind over")
+                sys.mount(_inside(plan.host_dev, path[len("/dev/"):]), target, None, C.MS_BIND, None,
+                          f"{path}: the host's node, bound (a user namespace may not mknod devices)")
                 continue
-            sys.mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, f"/dev/{name} ({major}:{minor})")
+            sys.mknod(target, kind | mode, major, minor, f"{path} ({major}:{minor})")
     finally:
         os.umask(old_umask)
-    pts = os.path.join(dev, "pts")
-    sys.mkdir(pts, 0o755, "mount point for devpts")
-    sys.mount("devpts", pts, "devpts", C.MS_NOSUID | C.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620",
-              "a private instance of pseudo-terminals: the container cannot reach the host's ttys")
-    shm = os.path.join(dev, "shm")
-    sys.mkdir(shm, 0o1777, "mount point for POSIX shared memory")
-    sys.mount("shm", shm, "tmpfs", C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC, "mode=1777,size=65536k",
-              "the container's own /dev/shm")
-    for name, target in DEV_LINKS:
-        sys.symlink(target, os.path.join(dev, name), f"/dev/{name} -> {target}")
-
-
-def _in_image(plan: RootfsPlan, inside: str) -> bool:
-    """Does ``inside`` exist in the container's root? (Asked of the layers too, for a dry run.)"""
-    roots = [plan.merged] if os.path.ismount(plan.merged) else [plan.upper, *reversed(plan.layers)]
-    return any(os.path.lexists(_inside(root, inside)) for root in roots)
-
-
-def bind_files(sys: Syscalls, plan: RootfsPlan) -> None:
-    for inside, host_file in plan.binds.items():
-        target = _inside(plan.merged, inside)
-        if not _in_image(plan, inside):
-            _ensure_dir(sys, plan, os.path.dirname(inside), f"parent of {inside}")
-            sys.mknod(target, stat.S_IFREG | 0o644, 0, 0, f"an empty {inside} to bind over")
-        sys.mount(host_file, target, None, C.MS_BIND, None, f"{inside} generated by the runtime for this container")
+    if plan.default_devices:
+        for name, target in DEV_LINKS:
+            if not os.path.lexists(os.path.join(dev, name)):
+                sys.symlink(target, os.path.join(dev, name), f"/dev/{name} -> {target}")
 
 
 def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
@@ -161,43 +203,6 @@ def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
     return os.path.join(root, *done)
 
 
-def mount_volumes(sys: Syscalls, plan: RootfsPlan) -> None:
-    """-v and --tmpfs: bind host directories or volumes over container paths, or mount a tmpfs.
-
-    A bind mount shows the same inodes at a second place (mount(2), MS_BIND; MS_REC takes
-    the mounts below the source along). The kernel ignores MS_RDONLY on the bind itself,
-    so ``:ro`` is a second call, MS_REMOUNT|MS_BIND|MS_RDONLY, on the new mount only.
-    The target is resolved inside the container's root, so a symlink in the image cannot
-    point a mount at a host path; missing directories (or, for a file, an empty file) are
-    made in the container's upper layer to mount over.
-    """
-    live = os.path.ismount(plan.merged)   # a dry run has no overlay to look into
-    for vol in plan.volumes:
-        inside = vol["target"]
-        target = resolve_in_root(plan.merged, inside) if live else _inside(plan.merged, inside)
-        is_file = vol["type"] == "bind" and os.path.exists(vol["source"]) and not os.path.isdir(vol["source"])
-        if not (os.path.lexists(target) if live else _in_image(plan, inside)):
-            rel = os.path.relpath(target, plan.merged).split(os.sep)
-            for depth in range(1, len(rel) + 1):
-                path = os.path.join(plan.merged, *rel[:depth])
-                if live and os.path.lexists(path):
-                    continue
-                if depth == len(rel) and is_file:
-                    sys.mknod(path, stat.S_IFREG | 0o644, 0, 0, f"an empty file to bind {inside} over")
-                else:
-                    sys.mkdir(path, 0o755, f"mount point for {inside}")
-        if vol["type"] == "tmpfs":
-            sys.mount("tmpfs", target, "tmpfs", vol.get("flags", 0), vol.get("data") or None,
-                      f"--tmpfs {inside}: a memory-backed filesystem private to this container")
-            continue
-        what = "the volume" if vol["type"] == "volume" else "the host path"
-        sys.mount(vol["source"], target, None, C.MS_BIND | C.MS_REC, None,
-                  f"-v: {what} {vol['source']} appears at {inside} (same inodes, not a copy)")
-        if vol.get("readonly"):
-            sys.mount(None, target, None, C.MS_REMOUNT | C.MS_BIND | C.MS_RDONLY, None,
-                      f":ro: make {inside} read-only (MS_RDONLY is ignored on the first bind)")
-
-
 def pivot(sys: Syscalls, merged: str) -> None:
     """Make ``merged`` the root with the ``pivot_root(".", ".")`` idiom.
 
@@ -213,12 +218,15 @@ def pivot(sys: Syscalls, merged: str) -> None:
 
 def assemble(sys: Syscalls, plan: RootfsPlan) -> None:
     """All of the above, in order. Must run in a fresh mount (and PID) namespace."""
-    make_private(sys)
-    mount_overlay(sys, plan)
-    mount_proc_sys(sys, plan)
-    populate_dev(sys, plan)
-    bind_files(sys, plan)
-    mount_volumes(sys, plan)
-    pivot(sys, plan.merged)
-    harden(sys, masked=plan.masked_paths, readonly=plan.readonly_paths,
-           read_only_rootfs=plan.read_only_root)
+    make_private(sys, plan.propagation)
+    mount_root(sys, plan)
+    mount_all(sys, plan)
+    create_devices(sys, plan)
+    for key, value in plan.sysctl.items():
+        sys.write_file(_inside(plan.root, "/proc/sys/" + key.replace(".", "/")), value,
+                       f"linux.sysctl {key}={value} (a setting of the container's own namespace)")
+    pivot(sys, plan.root)
+    if plan.read_only_root:
+        sys.mount(None, "/", None, C.MS_BIND | C.MS_REMOUNT | C.MS_RDONLY, None,
+                  "root.readonly: the container's root filesystem becomes read-only (a per-mount flag)")
+    harden(sys, masked=plan.masked_paths, readonly=plan.readonly_paths)

@@ -16,6 +16,7 @@ keep an ordered list of :class:`Step` records, which is what ``--explain`` shows
 from __future__ import annotations
 
 import json
+import resource as _resource
 from dataclasses import asdict, dataclass
 from collections.abc import Callable, Sequence
 
@@ -183,6 +184,17 @@ class Syscalls:
         return self._run("setuid", f"uid={uid} gid={gid} groups={list(groups)}", why,
                          lambda: self._sys_switch_user(uid, gid, groups))
 
+    def setrlimit(self, resource: int, soft: int, hard: int, why: str) -> None:
+        """setrlimit(2): the soft and hard limit of one resource (RLIMIT_NOFILE...)."""
+        name = next((n for n in dir(_resource) if n.startswith("RLIMIT_") and getattr(_resource, n) == resource),
+                    resource)
+        return self._run("setrlimit", f"{name}, {soft}, {hard}", why,
+                         lambda: self._sys_setrlimit(resource, soft, hard))
+
+    def umask(self, mask: int, why: str) -> None:
+        """umask(2): the permission bits taken away from every file this process creates."""
+        return self._run("umask", f"{mask:04o}", why, lambda: self._sys_umask(mask))
+
     def execve(self, path: str, argv: Sequence[str], env: dict[str, str], why: str) -> None:
         """execve(2): replace this process's program; on success it never returns."""
         return self._run("execve", f"{path}, {list(argv)!r}", why, lambda: self._sys_execve(path, argv, env))
@@ -212,3 +224,5 @@ class Syscalls:
     def _sys_kill(self, pid, sig): raise NotImplementedError
     def _sys_switch_user(self, uid, gid, groups): raise NotImplementedError
     def _sys_execve(self, path, argv, env): raise NotImplementedError
+    def _sys_setrlimit(self, resource, soft, hard): raise NotImplementedError
+    def _sys_umask(self, mask): raise NotImplementedError

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import resource
 import socket
 import struct
 
@@ -188,3 +189,9 @@ class LinuxSyscalls(Syscalls):
             os.execve(path, list(argv), env)
         except OSError as err:
             raise KernelError.from_oserror("execve", err, path) from err
+
+    def _sys_setrlimit(self, number, soft, hard):
+        self._os("setrlimit", str(number), resource.setrlimit, number, (soft, hard))
+
+    def _sys_umask(self, mask):
+        os.umask(mask)

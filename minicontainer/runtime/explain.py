@@ -8,7 +8,6 @@ records instead of calling the kernel, so it needs neither root nor Linux.
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 from ..errors import MiniContainerError
@@ -20,19 +19,16 @@ DRY_RUN_ID = "0" * 64
 
 
 def plan_for(rt, opts: RunOptions) -> list[Step]:
-    """Record the steps ``rt.run(opts)`` would take, touching nothing."""
+    """Record the steps ``rt.run(opts)`` would take, touching nothing: the same config.json
+    builder and the same launcher as a real run, with a container that is never stored."""
     from . import launcher
     opts.validate()
     sys = rt._sys if isinstance(rt._sys, RecordingSyscalls) else RecordingSyscalls()
     image = _image_or_placeholder(rt, opts.image)
     c = Container(id=DRY_RUN_ID, name=opts.name or "dry-run", image=opts.image, image_id=image.id,
-                  command=command_for(image.config, opts.command), created=0.0,
-                  config={"workdir": opts.workdir or image.config.get("WorkingDir") or "/",
-                          "hostname": opts.hostname or DRY_RUN_ID[:12], "env": list(opts.env),
-                          "tty": opts.tty, "interactive": opts.interactive, "init": opts.init,
-                          "limits": opts.limits.to_dict() if opts.limits is not None else None,
-                          "security": opts.security_config()},
+                  command=command_for(image.config, opts.command, opts.entrypoint), created=0.0, config={},
                   dir=rt.containers.dir / DRY_RUN_ID)
+    config = rt.build_config(c, image, opts, opts.volume_records())
     procs: list[str] = []
     try:
         cgroup = rt._cgroup(c.id, sys)
@@ -42,8 +38,7 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
         procs = [str(p) for p in cgroup.procs_files()]
     except (MiniContainerError, OSError):
         pass  # no cgroup filesystem to read here (not Linux?): the plan goes on without cgroup steps
-    binds = {inside: str(c.dir / os.path.basename(inside)) for inside in ("/etc/hosts", "/etc/hostname")}
-    spec = rt._launch_spec(c, image, binds, procs)
+    spec = rt._launch_spec(c, config, procs)
     try:
         launcher.start(sys, spec, dry_run=True)
     except DryRunFinished:

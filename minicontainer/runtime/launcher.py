@@ -38,7 +38,7 @@ from ..monitor import DetachSpec, hand_over
 from ..security import SecuritySpec
 from ..security.userns import UsernsPlan, enter_userns, write_maps
 from .channel import Channel
-from .pid1 import report_error, run_container  # imported now: after pivot_root no module of ours is reachable
+from .pid1 import join_namespace, report_error, run_container  # imported now: after pivot_root nothing is reachable
 
 
 
@@ -64,6 +64,17 @@ class LaunchSpec:
     pty_socket: socket.socket | None = None  # run -d -t: where PID 1 sends its terminal's master side
     security: SecuritySpec | None = None   # capabilities, user, no_new_privs, seccomp (before execve)
     userns: UsernsPlan | None = None        # rootless: the monitor first unshares a user namespace
+    # from config.json (minicontainer.oci.launch): what PID 1 applies on its way to execve
+    joins: dict[str, str] = field(default_factory=dict)   # kind -> namespace file to setns(2) into
+    ids: tuple[int, int, list[int]] | None = None       # process.user: uid, gid, groups
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)   # (RLIMIT_*, soft, hard)
+    oom_score_adj: int | None = None
+    umask: int | None = None
+    console_size: tuple[int, int] | None = None         # rows, columns of the terminal
+    # minicontainer-runc: no monitor; PID 1 is the caller's own child, and with an exec fifo
+    # it stops right before execve until ``start`` opens the fifo (runc's create/start split)
+    direct: bool = False
+    exec_fifo: str | None = None
 
 
 @dataclass
@@ -80,6 +91,8 @@ class Started:
 # --------------------------------------------------------------------------- runtime side
 def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False) -> Started:
     """Fork the monitor and container; return once the command is running (or raise)."""
+    if spec.direct:
+        return _start_direct(sys, spec)
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
     spec.runtime_pid = os.getpid()
@@ -118,10 +131,72 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
         parent.close()
 
 
-def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready) -> Started:
+def _start_direct(sys: Syscalls, spec: LaunchSpec) -> Started:
+    """runc's shape: this process makes the PID namespace for its next child, forks PID 1 and
+    keeps no process of its own in between. When this process exits, PID 1 is re-parented to
+    the nearest subreaper (containerd's shim, podman's conmon), which waits for it."""
+    if spec.userns is not None:
+        return _start_direct_userns(sys, spec)
+    parent, child = Channel.pair()
+    try:
+        if "pid" in spec.joins:
+            join_namespace(sys, "pid", spec.joins["pid"], "our next child is born in this existing PID namespace")
+        elif "pid" in spec.namespaces:
+            sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child (the container's PID 1)")
+        pid = sys.fork("PID 1 of the container, our own child")
+    except BaseException:
+        parent.close(); child.close()
+        raise
+    if pid == 0:
+        parent.close()
+        run_container(sys, spec, child, False)  # never returns
+    child.close()
+    try:
+        try:
+            join_cgroup(sys, spec.cgroup_procs, pid)
+        except MiniContainerError:
+            _kill(pid)
+            raise
+        return _await_exec(sys, spec, parent, 0, -1, None, pid=pid)
+    finally:
+        parent.close()
+
+
+def _start_direct_userns(sys: Syscalls, spec: LaunchSpec) -> Started:
+    """Direct start with a new user namespace: it must own the PID namespace (or PID 1 could
+    not mount /proc), so a short-lived middle process unshares both, forks PID 1 and exits.
+    As a subreaper we inherit PID 1 meanwhile; when we exit it passes on to the engine's."""
+    sys.prctl(C.PR_SET_CHILD_SUBREAPER, 1, "orphaned descendants (PID 1, once the middle process exits) "
+              "become our children", label="PR_SET_CHILD_SUBREAPER")
+    parent, child = Channel.pair()
+    middle = sys.fork("a middle process: it creates the user and PID namespaces, forks PID 1 and exits")
+    if middle == 0:
+        parent.close()
+        try:
+            enter_userns(sys, spec.userns, child)
+            if spec.userns.root_outside != (os.geteuid(), os.getegid()):   # our host ids are not its root
+                sys.switch_user(0, 0, [0], "become the new user namespace's root (uid 0 is mapped, ours is not)")
+            sys.unshare(C.CLONE_NEWPID, "a PID namespace owned by the new user namespace")
+            pid = sys.fork("PID 1 of the container")
+            if pid == 0:
+                run_container(sys, spec, child, False)  # never returns
+            child.send({"type": "pid", "pid": pid, "monitor": 0})
+            os._exit(0)
+        except BaseException as err:
+            report_error(child, err)
+            os._exit(125)
+    child.close()
+    try:
+        started = _await_exec(sys, spec, parent, middle, -1, None)
+    finally:
+        parent.close()
+        _reap(middle, -1)
+    return started
+
+
+def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready, pid: int = 0) -> Started:
     steps = list(sys.steps)
     own_before = len(sys.steps)
-    pid = 0
     pty_master = None
     failure = None
     while True:
@@ -169,12 +244,17 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready)
                 chan.send({"type": "go"})
             except OSError:  # the container died after "ready": its error (if any) or EOF follows
                 pass
+        elif kind == "waiting":   # stopped at the exec fifo: created, not started
+            break
         elif kind == "error":
             failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
                        else MiniContainerError(msg["message"]))  # the message names its operation already
     steps = sorted(steps + sys.steps[own_before:], key=lambda step: step.t)
     if failure is not None or pid == 0:
-        if spec.detach is None:
+        if spec.direct:
+            _kill(pid)
+            _reap(pid, -1)
+        elif spec.detach is None:
             _reap(monitor, status_r)
         if pty_master is not None:
             os.close(pty_master)
@@ -247,8 +327,11 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                 os._exit(125)
         if spec.userns is not None:
             enter_userns(sys, spec.userns, chan, dry_run)
-        sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
-                    "outside, in the host's mount, network and cgroup namespaces")
+        if "pid" in spec.joins:
+            join_namespace(sys, "pid", spec.joins["pid"], "our next child is born in this existing PID namespace")
+        elif "pid" in spec.namespaces:
+            sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
+                        "outside, in the host's mount, network and cgroup namespaces")
         out_r = err_r = -1
         pty_socks = None
         if spec.detach is not None and not dry_run:

@@ -22,17 +22,20 @@ files, our modules included, are out of reach once the old root is detached.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import signal
 import socket
+import struct
+import termios
 from typing import TYPE_CHECKING
 
 from .. import rootfs
 from ..errors import ExecError, KernelError
 from ..kernel import DryRunFinished, Syscalls
 from ..kernel import constants as C
-from ..namespaces import clone_flags, describe
-from ..security import confine_container
+from ..namespaces import NAMESPACES, clone_flags, describe
+from ..security import confine, confine_container
 from .channel import Channel
 from .init import run_as_init
 from .users import resolve_user
@@ -81,18 +84,32 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
     sys.where = "container"
     code = 125
     try:
-        sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
-                  label="PR_SET_PDEATHSIG")
+        if not spec.direct:   # minicontainer-runc: our parent (create) exits by design
+            sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
+                      label="PR_SET_PDEATHSIG")
+        for kind, path in spec.joins.items():
+            if kind not in ("pid", "cgroup"):
+                join_namespace(sys, kind, path, f"config.json: join the existing {kind} namespace {path}")
+        fifo_fd = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC) if spec.exec_fifo and not dry_run else -1
         kinds = tuple(k for k in spec.namespaces if k not in ("pid", "cgroup"))
         sys.unshare(clone_flags(kinds), describe(kinds))
+        for number, soft, hard in spec.rlimits:
+            sys.setrlimit(number, soft, hard, "process.rlimits: set while we may still raise a hard limit")
+        if spec.oom_score_adj is not None:
+            sys.write_file("/proc/self/oom_score_adj", str(spec.oom_score_adj),
+                           "process.oomScoreAdj: how eagerly the OOM killer picks this process")
+        if spec.umask is not None:
+            sys.umask(spec.umask, "process.user.umask")
         rootfs.assemble(sys, spec.plan)
-        if "uts" in spec.namespaces:
+        if "uts" in spec.namespaces and spec.hostname:
             sys.sethostname(spec.hostname, "the hostname seen inside the container")
         if "net" in spec.namespaces:
             sys.link_up("lo", "the new network namespace has only a loopback device, and it starts down")
         slave = None
         if spec.tty and not dry_run:
             master, slave = os.openpty()  # from the container's own devpts instance
+            if spec.console_size:
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *spec.console_size, 0, 0))
             if spec.pty_socket is not None:  # detached: the monitor logs the terminal's output
                 socket.send_fds(spec.pty_socket, [b"pty"], [master])
                 spec.pty_socket.close()
@@ -104,7 +121,9 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
             msg, _ = chan.recv()
             if not msg or msg.get("type") != "go":
                 os._exit(125)
-        if "cgroup" in spec.namespaces:  # only now: the runtime has put us into our cgroup
+        if "cgroup" in spec.joins:
+            join_namespace(sys, "cgroup", spec.joins["cgroup"], "config.json: join an existing cgroup namespace")
+        elif "cgroup" in spec.namespaces:  # only now: the runtime has put us into our cgroup
             sys.unshare(C.CLONE_NEWCGROUP, "own view of the cgroup tree: its cgroup appears as the root '/'")
         prepare_stdio(sys, spec, slave, dry_run)
         enter_workdir(sys, spec.workdir, dry_run)
@@ -112,8 +131,12 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
         if not dry_run:
             for sig in RESET_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
-        if spec.security is not None:
+        if spec.security is not None and spec.ids is not None:
+            confine(sys, spec.security, spec.ids)   # process.user: ids resolved when config.json was written
+        elif spec.security is not None:
             confine_container(sys, spec.security, spec.env, resolve_user, dry_run)
+        if spec.exec_fifo is not None and not dry_run:
+            wait_for_start(chan, fifo_fd)
         if spec.init and not dry_run:
             run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
         try:
@@ -130,6 +153,30 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
     finally:
         if not dry_run:
             os._exit(code)
+
+
+def wait_for_start(chan: Channel, fifo_fd: int) -> None:
+    """runc's exec fifo: tell ``create`` we are ready, then block opening the fifo for writing
+    until ``start`` opens it for reading. It is reached through /proc/self/fd, since its path on
+    the host is out of reach after pivot_root (and the fd was opened with O_PATH, before)."""
+    chan.send({"type": "waiting"})
+    chan.close()
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def join_namespace(sys: Syscalls, kind: str, path: str, why: str) -> None:
+    """setns(2) into the namespace file ``path`` (such as /proc/PID/ns/net) of kind ``kind``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise KernelError.from_oserror("setns", err, path) from err
+    try:
+        sys.setns(fd, NAMESPACES[kind][0], why, label=path)
+    finally:
+        os.close(fd)
 
 
 def exec_error(cmd: str, err: KernelError) -> ExecError:

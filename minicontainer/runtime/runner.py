@@ -16,15 +16,11 @@ from pathlib import Path
 from .. import events, paths
 from ..errors import MiniContainerError
 from ..kernel import Step, Syscalls
-from ..namespaces import DEFAULT_KINDS
-from ..rootfs import RootfsPlan
 from . import launcher
-from .pid1 import DEFAULT_PATH
 from .containers import Container, ContainerStore
-from .options import RunOptions, command_for, image_env, parse_env
+from .options import RunOptions, command_for
 from .processes import SignalProxy, alive, exit_code, start_ticks, wait_for_exit
 from .state import Status, require
-from .volumes import mounts_for
 
 
 
@@ -82,40 +78,50 @@ class Runtime:
         layout = detect(self.cgroup_root, self.proc_root)
         return new_manager(layout, cid, sys, proc_root=self.proc_root)
 
-    def _etc_files(self, c: Container, hostname: str) -> dict[str, str]:
-        """Files bound over the image's /etc/hosts, /etc/hostname (and /etc/resolv.conf with a
-        network): written now, and rewritten in place by the network code once it is wired."""
+    def _etc_files(self, c: Container, spec) -> None:
+        """The files config.json binds over the image's /etc/hosts, /etc/hostname (and
+        /etc/resolv.conf with a network): written now, and rewritten in place by the network
+        code once it is wired."""
+        hostname = spec.hostname or c.short_id
         hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                  f"127.0.1.1\t{hostname}\n")
-        files = {"/etc/hosts": hosts, "/etc/hostname": hostname + "\n"}
-        if c.config.get("network", "none") != "none":
-            files["/etc/resolv.conf"] = ""
-        binds = {}
-        for inside, text in files.items():
-            host_file = c.dir / os.path.basename(inside)
-            host_file.write_text(text)
-            binds[inside] = str(host_file)
-        return binds
+        texts = {"hosts": hosts, "hostname": hostname + "\n", "resolv.conf": ""}
+        for m in spec.mounts:
+            name = os.path.basename(m.source or "")
+            if m.type == "bind" and name in texts and os.path.dirname(m.source) == str(c.dir):
+                (c.dir / name).write_text(texts[name])
 
-    def _launch_spec(self, c: Container, image, binds: dict, procs: list[str]) -> launcher.LaunchSpec:
-        cfg = c.config
-        env = image_env(image.config)
-        env.setdefault("PATH", DEFAULT_PATH)
-        env["HOSTNAME"] = cfg["hostname"]
-        if cfg.get("tty"):
-            env.setdefault("TERM", "xterm")
-        env.update(parse_env(cfg.get("env", [])))
-        env.setdefault("HOME", "/root")
-        plan = RootfsPlan(layers=[str(p) for p in image.layer_dirs], upper=str(c.upper_dir),
-                          work=str(c.work_dir), merged=str(c.merged_dir), binds=binds,
-                          volumes=mounts_for(cfg.get("volumes") or []))
-        from ..security import launch_settings
-        security, userns = launch_settings(cfg.get("security"), plan, cfg.get("env", []),
-                                           proc_root=self.proc_root, rootless=self._rootless())
-        return launcher.LaunchSpec(argv=c.command, env=env, workdir=cfg["workdir"], hostname=cfg["hostname"],
-                                   plan=plan, namespaces=_kinds(cfg), cgroup_procs=procs,
-                                   tty=bool(cfg.get("tty")), interactive=bool(cfg.get("interactive")),
-                                   init=bool(cfg.get("init")), security=security, userns=userns)
+    def config(self, c: Container):
+        """The container's config.json, as a checked :class:`~minicontainer.oci.Spec`."""
+        from ..oci.spec import Spec
+        try:
+            text = (c.dir / "config.json").read_text()
+        except OSError as err:
+            raise MiniContainerError(f"cannot read config.json: {os.strerror(err.errno).lower()}", op="start",
+                                     path=c.dir / "config.json") from err
+        return Spec.from_json(text)
+
+    def _launch_spec(self, c: Container, spec, procs: list[str]) -> launcher.LaunchSpec:
+        from ..oci.launch import launch_spec
+        return launch_spec(spec, str(c.dir), proc_root=self.proc_root, cgroup_procs=procs,
+                           generated_dir=str(c.dir))
+
+    def build_config(self, c: Container, image, opts: RunOptions, volumes: list[dict]):
+        """The config.json of a new container (:mod:`minicontainer.oci.build`), validated."""
+        from ..oci import build, validate
+        spec = build.build(image, opts, container_id=c.id, container_dir=c.dir,
+                           hostname=opts.hostname or c.short_id, volumes=volumes, proc_root=self.proc_root,
+                           rootless=self._rootless())
+        validate(spec, str(c.dir), need_root=False)
+        return spec
+
+    def record_limits(self, c: Container, limits) -> None:
+        """``update``: the new limits become config.json's linux.resources too."""
+        from ..oci.build import resources_for
+        from ..records import write_json
+        spec = self.config(c)
+        spec.linux.resources = resources_for(limits)
+        write_json(c.dir / "config.json", spec.to_dict(), "cannot write config.json", op="update")
 
     def _rootless(self) -> bool:
         """Rootless mode (an ordinary user, or root of a user namespace): no cgroups, a user namespace."""
@@ -123,12 +129,6 @@ class Runtime:
             from ..security import rootless
             self.rootless = rootless.active(proc_root=self.proc_root)
         return self.rootless
-
-    def _limits(self, c: Container):
-        if not c.config.get("limits"):
-            return None
-        from ..cgroups import Limits
-        return Limits(**c.config["limits"])
 
     # -- public API ------------------------------------------------------------
     def create(self, opts: RunOptions) -> Container:
@@ -164,7 +164,15 @@ class Runtime:
                 undo(vstore, made)
                 raise
         c.config["hostname"] = opts.hostname or c.short_id
-        self.containers.save(c)
+        try:
+            from ..records import write_json
+            write_json(c.dir / "config.json", self.build_config(c, image, opts, config["volumes"]).to_dict(),
+                       "cannot write config.json", op="create")
+            self.containers.save(c)
+        except BaseException:
+            self.containers.remove(c)
+            undo(vstore, made)
+            raise
         from .cgroup_sweep import register
         register(self.root, c.id)   # so a crash leftover of its cgroup is known to be ours
         events.container(self.root, c, "create")
@@ -186,7 +194,7 @@ class Runtime:
         c = self.containers.get(ref)
         if c.state is Status.RUNNING and self.refresh(self.containers.load(c.id)).state is not Status.RUNNING:
             self._await_reaper(c)   # it has exited and its reaper is still freeing its cgroup (kill; start)
-        image = self.images().resolve(c.image_id)
+        self.images().resolve(c.image_id)   # its layers are the container's root
         stdio = {fd: (f if isinstance(f, int) else f.fileno())
                  for fd, f in ((0, stdin), (1, stdout), (2, stderr)) if f is not None}
         with self.containers.lock(c):
@@ -195,18 +203,21 @@ class Runtime:
             for stale in ("exit", "exit.tmp"):
                 (c.dir / stale).unlink(missing_ok=True)
             if not attach:
-                return self._detached(c, image, explain)
-        return self._attached(c, image, stdio, explain)
+                return self._detached(c, explain)
+        return self._attached(c, stdio, explain)
 
-    def _prepare(self, c: Container, image, sys: Syscalls):
+    def _prepare(self, c: Container, sys: Syscalls):
+        from ..oci.launch import limits as limits_of
+        spec = self.config(c)
         cgroup = self._cgroup(c.id, sys)
         cgroup.create()
         try:
-            limits = self._limits(c)
+            limits = limits_of(spec)
             if limits is not None:
                 cgroup.apply(limits)
-            binds = self._etc_files(c, c.config["hostname"])
-            return cgroup, self._launch_spec(c, image, binds, [str(p) for p in cgroup.procs_files()])
+            self._etc_files(c, spec)
+            launch = self._launch_spec(c, spec, [str(p) for p in cgroup.procs_files()])
+            return cgroup, launch, self._network_hook(c, spec)
         except BaseException:
             try:
                 cgroup.remove()
@@ -215,19 +226,22 @@ class Runtime:
                 log.swallowed("runtime", "remove cgroup", err)
             raise
 
-    def _network_hook(self, c: Container):
+    def _network_hook(self, c: Container, spec):
         """Called with the PID of the container's init once it waits in its new namespaces."""
-        mode = c.config.get("network", "none")
-        if mode == "none":
+        import json
+        from ..oci import annotations as A
+        mode = spec.annotations.get(A.NETWORK, "none")
+        if mode in ("none", "host"):
             return None
 
         def connect(pid: int) -> None:
             from .. import network
-            ports = list(c.config.get("publish") or [])
-            if c.config.get("expose"):
-                ports += network.publish_all(c.config["expose"], "127.0.0.1")
+            ports = json.loads(spec.annotations.get(A.PUBLISH, "[]"))
+            expose = json.loads(spec.annotations.get(A.EXPOSE, "[]"))
+            if expose:
+                ports += network.publish_all(expose, "127.0.0.1")
             ep = network.connect(self.root, c.id, c.name, pid, network=mode, ports=ports,
-                                 hostname=c.config["hostname"], files_dir=c.dir, syscalls=self.sys,
+                                 hostname=spec.hostname, files_dir=c.dir, syscalls=self.sys,
                                  proc_root=self.proc_root)
             c.extra["network"] = ep.to_dict()
         return connect
@@ -248,18 +262,18 @@ class Runtime:
         self.containers.save(c)
         events.container(self.root, c, "start")
 
-    def _attached(self, c: Container, image, stdio: dict[int, int], explain: bool) -> RunResult:
+    def _attached(self, c: Container, stdio: dict[int, int], explain: bool) -> RunResult:
         sys = self.sys
         sys.steps.clear()  # the steps of this start only
         cgroup, code, oom = None, 125, False
         try:
-            cgroup, spec = self._prepare(c, image, sys)
+            cgroup, spec, hook = self._prepare(c, sys)
             spec.stdio, spec.trace = stdio, explain
             with SignalProxy() as proxy:
-                started = launcher.start(sys, spec, on_ready=self._network_hook(c))
+                started = launcher.start(sys, spec, on_ready=hook)
                 self._mark_running(c, started)
                 proxy.attach(started.pid)
-                code = exit_code(wait_for_exit(started, bool(c.config.get("interactive")), stdio))
+                code = exit_code(wait_for_exit(started, spec.interactive, stdio))
             oom = code == 137 and bool(cgroup.oom_killed())
             return RunResult(exit_code=code, container=c, steps=started.steps, oom_killed=oom)
         except MiniContainerError as err:
@@ -271,14 +285,14 @@ class Runtime:
         finally:
             self._finish(c, cgroup, code, bool(c.config.get("rm")), oom)
 
-    def _detached(self, c: Container, image, explain: bool) -> RunResult:
+    def _detached(self, c: Container, explain: bool) -> RunResult:
         """Start with a monitor that outlives us; it records the exit through the reaper."""
         from ..monitor import DetachSpec, binary
         sys = self.sys
         sys.steps.clear()  # the steps of this start only
         cgroup = None
         try:
-            cgroup, spec = self._prepare(c, image, sys)
+            cgroup, spec, hook = self._prepare(c, sys)
             spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
                                      cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
             spec.trace = explain
@@ -286,7 +300,7 @@ class Runtime:
             # short-lived middle process of its double fork exits (a race lost under load). If we die
             # while starting, the container reads EOF instead of "go" and exits; the reaper records it
             spec.die_with_runtime = False
-            started = launcher.start(sys, spec, on_ready=self._network_hook(c))
+            started = launcher.start(sys, spec, on_ready=hook)
         except MiniContainerError as err:
             err.container_id = c.id
             if getattr(err, "pid_known", False):
@@ -397,13 +411,6 @@ class Runtime:
         """The ordered kernel steps ``run`` would take, from a RecordingSyscalls dry run."""
         from .explain import plan_for
         return plan_for(self, opts)
-
-
-def _kinds(cfg: dict) -> tuple[str, ...]:
-    """--network host shares the host's network namespace; everything else gets its own."""
-    if cfg.get("network") == "host":
-        return tuple(k for k in DEFAULT_KINDS if k != "net")
-    return DEFAULT_KINDS
 
 
 def reaper_argv(root: Path, cid: str) -> list[str]:

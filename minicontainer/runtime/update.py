@@ -60,6 +60,7 @@ def update(rt, ref: str, limits: Limits) -> Container:
         if c.state in (Status.RUNNING, Status.PAUSED):
             _apply_live(rt, c, to_write(limits, merged), current)
         c.config["limits"] = merged.to_dict() or None
+        rt.record_limits(c, merged)
         rt.containers.save(c)
     return c
 

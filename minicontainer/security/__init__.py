@@ -47,6 +47,11 @@ class SecuritySpec:
     user: str | None = None            # -u: resolved inside the image after pivot_root
     set_home: bool = True              # HOME from the user's passwd entry (unless -e HOME was given)
     single_uid_map: bool = False       # a user namespace mapping only one uid: setgroups is denied
+    # config.json's other capability sets; None: the same as keep_caps (the bounding set)
+    effective: list[str] | None = None
+    permitted: list[str] | None = None
+    inheritable: list[str] | None = None
+    ambient: list[str] | None = None
 
     @property
     def cap_mask(self) -> int:
@@ -177,17 +182,30 @@ def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] |
         if err.errno != errno.EINVAL:
             raise
     mask = spec.cap_mask
-    sys.capset(mask, mask, mask, f"keep {len(keep)} capabilities in the effective, permitted and "
-               "inheritable sets")
+    sets = [mask if names is None else _caps.mask(names) for names in (spec.effective, spec.permitted,
+                                                                       spec.inheritable)]
+    oci_order = spec.effective is not None   # config.json: the user first, then its capability sets (runc)
+    if not oci_order:
+        sys.capset(mask, mask, mask, f"keep {len(keep)} capabilities in the effective, permitted and "
+                   "inheritable sets")
     if ids is not None:
         uid, gid, groups = ids
+        if oci_order and uid != 0:
+            sys.prctl(C.PR_SET_KEEPCAPS, 1, "keep the permitted capabilities across the change of user",
+                      label="PR_SET_KEEPCAPS")
         if not spec.single_uid_map:
-            sys.switch_user(uid, gid, groups, "-u: become this user of the image (for a non-zero uid the "
-                            "kernel clears the effective and permitted capabilities)")
+            sys.switch_user(uid, gid, groups, "process.user: become this user (for a non-zero uid the kernel "
+                            "clears the effective capabilities, and execve the permitted ones)")
         elif (uid, gid) != (0, 0):
             raise ExecError(f"user {uid}:{gid} does not exist in this user namespace: only root (0) is mapped; "
                             "give the user subordinate ids in /etc/subuid and /etc/subgid (package uidmap)",
                             op="user", exit_code=126)
+    if oci_order:
+        sys.capset(*sets, f"process.capabilities: {len(spec.effective)} effective, {len(spec.permitted)} "
+                   f"permitted, {len(spec.inheritable or ())} inheritable")
+    for name in spec.ambient or ():
+        sys.prctl(C.PR_CAP_AMBIENT, C.PR_CAP_AMBIENT_RAISE, f"{name} in the ambient set: kept across execve",
+                  label="PR_CAP_AMBIENT", arg3=_caps.NUMBERS[name])
     if spec.no_new_privs:
         sys.prctl(C.PR_SET_NO_NEW_PRIVS, 1, "no_new_privs: execve can never grant privileges again "
                   "(set-user-ID bits and file capabilities are ignored)", label="PR_SET_NO_NEW_PRIVS")

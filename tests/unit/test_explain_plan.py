@@ -31,8 +31,9 @@ def test_dry_run_steps_in_order(tmp_path, fake_host, image_root):
     assert container[3][1].startswith("overlay, ") and "lowerdir=" in container[3][1]
     # masked paths (mounts) and the security steps (prctl, capset, seccomp) are checked in test_security_plan.py
     core = [c for c in calls if c not in ("mount", "prctl", "capset", "seccomp")]
-    assert core[-9:] == ["chdir", "pivot_root", "umount2", "chdir", "sethostname", "ioctl", "unshare", "chdir",
-                         "execve"]
+    # process.user is always applied (config.json names root's uid, gid and groups too)
+    assert core[-10:] == ["chdir", "pivot_root", "umount2", "chdir", "sethostname", "ioctl", "unshare", "chdir",
+                          "setuid", "execve"]
     assert calls[-2:] == ["seccomp", "execve"]
     unshares = [a for c, a in container if c == "unshare"]
     assert unshares[-1] == "CLONE_NEWCGROUP"  # after the runtime moved PID 1 into its cgroup
@@ -51,7 +52,7 @@ def test_dry_run_mounts_exactly_these(tmp_path, fake_host, image_root):
     assert kinds[0] == "none"        # the private remount of /
     assert kinds[1:6] == ["overlay", "proc", "sysfs", "tmpfs", "devpts"]
     assert kinds[6] == "shm"
-    assert len(kinds) == 9           # plus the binds of /etc/hosts and /etc/hostname
+    assert len(kinds) == 10          # plus the binds of /etc/hosts, /etc/hostname, /etc/resolv.conf
     mknods = [s.args.split(",")[1].strip() for s in steps if s.call == "mknod"]
     assert mknods[:6] == ["c 1:3", "c 1:5", "c 1:7", "c 1:8", "c 1:9", "c 5:0"]
     assert len(mknods) == 6  # the image has /etc/hosts and /etc/hostname to bind over

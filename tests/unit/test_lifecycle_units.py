@@ -10,7 +10,9 @@ import pytest
 from minicontainer.errors import ConflictError, KernelError, NotFoundError, UsageError
 from minicontainer.kernel import RecordingSyscalls
 from minicontainer.kernel import constants as C
-from minicontainer.rootfs import RootfsPlan, mount_volumes, resolve_in_root
+from minicontainer.oci.build import volume_mounts
+from minicontainer.oci.mounts import mount_call
+from minicontainer.rootfs import RootfsPlan, mount_all, resolve_in_root
 from minicontainer.runtime import volumes as V
 
 
@@ -75,11 +77,11 @@ def test_volume_store_lifecycle_and_in_use(tmp_path):
 def test_mount_volumes_plan_is_recorded(tmp_path):
     layer = tmp_path / "layer"
     (layer / "etc").mkdir(parents=True)
+    vols = V.mounts_for([V.parse_volume(f"{tmp_path}:/etc:ro"), V.parse_tmpfs("/run/t:size=1m")])
     plan = RootfsPlan(layers=[str(layer)], upper=str(tmp_path / "upper"), work=str(tmp_path / "work"),
-                      merged=str(tmp_path / "merged"),
-                      volumes=V.mounts_for([V.parse_volume(f"{tmp_path}:/etc:ro"), V.parse_tmpfs("/run/t:size=1m")]))
+                      root=str(tmp_path / "merged"), mounts=[mount_call(m) for m in volume_mounts(vols)])
     sys = RecordingSyscalls()
-    mount_volumes(sys, plan)
+    mount_all(sys, plan)
     merged = str(tmp_path / "merged")
     got = [(s.call, s.args) for s in sys.steps]
     assert got == [
@@ -92,11 +94,11 @@ def test_mount_volumes_plan_is_recorded(tmp_path):
 
 
 def test_mount_volumes_error_is_a_kernel_error(tmp_path):
-    plan = RootfsPlan(layers=[str(tmp_path)], upper=str(tmp_path), work=str(tmp_path), merged=str(tmp_path / "m"),
-                      volumes=V.mounts_for([V.parse_volume(f"{tmp_path}:/x")]))
+    plan = RootfsPlan(layers=[str(tmp_path)], upper=str(tmp_path), work=str(tmp_path), root=str(tmp_path / "m"),
+                      mounts=[mount_call(m) for m in volume_mounts(V.mounts_for([V.parse_volume(f"{tmp_path}:/x")]))])
     sys = RecordingSyscalls(fail={"mount": errno.EPERM})
     with pytest.raises(KernelError, match="EPERM") as info:
-        mount_volumes(sys, plan)
+        mount_all(sys, plan)
     assert info.value.errno == errno.EPERM and info.value.op == "mount"
 
 

@@ -50,7 +50,8 @@ def test_environment_yml_installs_the_project_with_its_extras():
 
 def test_console_scripts_and_python_version():
     meta = pyproject()["project"]
-    assert meta["scripts"] == {"minicontainer": "minicontainer.cli:main", "vmcompare": "vmcompare.cli:main"}
+    assert meta["scripts"] == {"minicontainer": "minicontainer.cli:main", "vmcompare": "vmcompare.cli:main",
+                               "minicontainer-runc": "minicontainer.runc.cli:main"}
     assert meta["requires-python"] == ">=3.11"
 
 

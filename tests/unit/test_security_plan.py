@@ -28,8 +28,8 @@ def test_security_comes_last_and_seccomp_right_before_execve(fake_host, image_ro
     names = [c for c, _ in calls]
     drops = [a for c, a in calls if c == "prctl" and a.startswith("PR_CAPBSET_DROP")]
     assert len(drops) == 41 - 14                       # every capability but Docker's 14
-    tail = names[names.index("capset") - 1:]
-    assert tail == ["prctl", "capset", "prctl", "seccomp", "execve"]   # ambient, capset, no_new_privs, seccomp
+    # ambient, process.user, then its capability sets (runc's order), no_new_privs, seccomp
+    assert names[names.index("setuid") - 1:] == ["prctl", "setuid", "capset", "prctl", "seccomp", "execve"]
     assert dict(calls)["capset"] == "eff=0xa80425fb, prm=0xa80425fb, inh=0xa80425fb"
     assert ("prctl", "PR_SET_NO_NEW_PRIVS, 1") in calls
 
@@ -46,12 +46,12 @@ def test_masks_follow_pivot_root(fake_host, image_root):
 def test_read_only_root_and_privileged(fake_host, image_root):
     ro = plan(fake_host, image_root, read_only=True)
     mounts = [s.args for s in ro if s.call == "mount"]
-    assert any(a.startswith("tmpfs, /tmp, tmpfs") for a in mounts)
+    assert any(a.startswith("tmpfs, ") and "/merged/tmp, tmpfs" in a for a in mounts)   # before pivot_root
     assert any(a.startswith("none, /, none, MS_RDONLY|MS_REMOUNT|MS_BIND") for a in mounts)
     priv = plan(fake_host, image_root, privileged=True)
     names = [s.call for s in priv]
     assert "seccomp" not in names and not any(s.args.startswith("PR_CAPBSET_DROP") for s in priv)
-    assert names[-3:] == ["capset", "prctl", "execve"]   # no_new_privs stays on unless asked
+    assert names[-4:] == ["setuid", "capset", "prctl", "execve"]   # no_new_privs stays on unless asked
 
 
 def test_no_new_privs_false_installs_seccomp_first(fake_host, image_root):
@@ -63,7 +63,7 @@ def test_no_new_privs_false_installs_seccomp_first(fake_host, image_root):
 
 def test_user_switch_sits_between_capset_and_no_new_privs(fake_host, image_root):
     names = [c for c, _ in container_calls(plan(fake_host, image_root, user="1000"))]
-    assert names[-5:] == ["capset", "setuid", "prctl", "seccomp", "execve"]
+    assert names[-6:] == ["prctl", "setuid", "capset", "prctl", "seccomp", "execve"]   # KEEPCAPS first
 
 
 def test_rootless_plan_user_namespace_first_and_no_cgroup(fake_host, image_root):

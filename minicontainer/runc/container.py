@@ -1,0 +1,300 @@
+"""One container of ``minicontainer-runc``: a bundle executed by the runtime-spec's lifecycle.
+
+The runtime-spec's runtime.md defines the states and which operation is allowed in each::
+
+    create ──▶ created ──start──▶ running ──(the process exits)──▶ stopped ──delete──▶ (gone)
+                  │                   │
+                  └── kill ───────────┴── kill: signals the container's process
+                  delete --force: kills first; delete of a created or running one is an error
+
+``create`` builds everything (namespaces, root, cgroup) and stops PID 1 right before
+execve(2), blocked opening the *exec fifo* for writing; ``start`` opens the fifo for reading,
+which lets it go. The fifo's existence is how ``state`` tells created from running, as in runc.
+
+The record lives in ``<root>/<id>/state.json`` (``--root``, else ``$MINICONTAINER_RUNC_ROOT``, else
+/run/minicontainer-runc) with a copy of the config.json it was created from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import paths
+from ..errors import ConflictError, MiniContainerError, NotFoundError, StateError, UsageError
+from ..oci import OCI_VERSION, Spec, validate
+from ..records import read_json, write_json
+from ..runtime.processes import alive, start_ticks
+from . import devices
+
+ID = re.compile(r"^[\w+\-.]+$")
+FIFO = "exec.fifo"
+
+
+@dataclass
+class Record:
+    """What ``state`` reports, plus what we need to find the container again."""
+
+    id: str
+    bundle: str
+    pid: int = 0
+    pid_start: int = 0
+    created: float = 0.0
+    cgroup: str = ""
+    annotations: dict = field(default_factory=dict)
+
+
+def parse_signal(text: str) -> int:
+    """``15``, ``TERM`` and ``SIGTERM`` all mean SIGTERM (runc accepts all three)."""
+    text = str(text).strip()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        if hasattr(signal.Signals, name):
+            return int(signal.Signals[name])
+    raise UsageError(f"unknown signal {text!r}", op="kill")
+
+
+class Store:
+    """The containers under one ``--root``."""
+
+    def __init__(self, root=None, *, proc_root: Path = paths.PROC_ROOT, cgroup_root: Path = paths.CGROUP_ROOT):
+        self.root = Path(root or paths.runc_root()).absolute()
+        self.proc_root, self.cgroup_root = Path(proc_root), Path(cgroup_root)
+
+    def dir(self, cid: str) -> Path:
+        if not ID.match(cid or "") or cid in (".", ".."):
+            raise UsageError(f"invalid container id {cid!r}: only letters, digits and _+-. are allowed", op="id")
+        return self.root / cid
+
+    def load(self, cid: str) -> Record:
+        data = read_json(self.dir(cid) / "state.json", "unreadable state", op="state")
+        if data is None:
+            raise NotFoundError(f"container {cid!r} does not exist", op="state")
+        return Record(**data)
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "state.json").exists())
+
+    def status(self, rec: Record) -> str:
+        if rec.pid and alive(self.proc_root, rec.pid, rec.pid_start):
+            if (self.dir(rec.id) / FIFO).exists():
+                return "created"
+            return "paused" if self._frozen(rec) else "running"
+        return "stopped"
+
+    def state(self, cid: str) -> dict:
+        """The runtime-spec's state JSON (runtime.md "State")."""
+        rec = self.load(cid)
+        status = self.status(rec)
+        return {"ociVersion": OCI_VERSION, "id": rec.id, "status": status,
+                "pid": rec.pid if status != "stopped" else 0, "bundle": rec.bundle,
+                "rootfs": rec.annotations.get("__rootfs", ""), "created": _rfc3339(rec.created),
+                "owner": "", "annotations": {k: v for k, v in rec.annotations.items() if not k.startswith("__")}}
+
+    # -- cgroups ---------------------------------------------------------------
+    def cgroup(self, rec_or_name, sys):
+        from ..cgroups import detect, new_manager
+        name = rec_or_name.cgroup if isinstance(rec_or_name, Record) else rec_or_name
+        return new_manager(detect(self.cgroup_root, self.proc_root), name, sys, proc_root=self.proc_root)
+
+    def _frozen(self, rec: Record) -> bool:
+        return (self.dir(rec.id) / "paused").exists()
+
+    # -- verbs -----------------------------------------------------------------
+    def create(self, cid: str, bundle: str, *, pid_file: str | None = None, console_socket: str | None = None,
+               start_now: bool = False, sys=None):
+        """Check the bundle, record the container, start PID 1 and leave it at the exec fifo."""
+        from ..kernel import default
+        from ..oci.launch import launch_spec, limits
+        from ..runtime import launcher
+        sys = sys or default()
+        cdir = self.dir(cid)
+        bundle = os.path.abspath(bundle)
+        try:
+            text = Path(bundle, "config.json").read_text()
+        except FileNotFoundError:
+            raise UsageError(f"no config.json in the bundle {bundle}", op="create") from None
+        except OSError as err:
+            raise UsageError(f"cannot read config.json: {os.strerror(err.errno).lower()}", op="create",
+                             path=bundle) from err
+        spec = Spec.from_json(text)
+        validate(spec, bundle)
+        if spec.process.terminal and not console_socket:
+            raise UsageError("process.terminal is true: --console-socket is required", op="create")
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        try:
+            cdir.mkdir(mode=0o711)
+        except FileExistsError:
+            raise ConflictError(f"container with id {cid!r} already exists", op="create") from None
+        cgroup = None
+        try:
+            name = (spec.linux.cgroups_path or f"minicontainer-runc/{cid}").strip("/")
+            rec = Record(id=cid, bundle=bundle, created=time.time(), cgroup=name,
+                         annotations=dict(spec.annotations))
+            launch = launch_spec(spec, bundle, proc_root=self.proc_root)
+            rec.annotations["__rootfs"] = launch.plan.root
+            cgroup = self.cgroup(name, sys)
+            cgroup.create()
+            lim = limits(spec)
+            if lim is not None:
+                cgroup.apply(lim)
+            launch.cgroup_procs = [str(p) for p in cgroup.procs_files()]
+            launch.cgroup_procs += devices.apply(self, name, spec, sys)
+            launch.direct, launch.stdio = True, {0: 0, 1: 1, 2: 2}
+            launch.interactive = True
+            if not start_now:
+                os.mkfifo(cdir / FIFO, 0o622)
+                launch.exec_fifo = str(cdir / FIFO)
+            started = launcher.start(sys, launch)
+            rec.pid, rec.pid_start = started.pid, start_ticks(self.proc_root, started.pid)
+            if started.pty_master is not None:
+                send_console(console_socket, started.pty_master)
+            # the config exec applies, whatever becomes of the bundle; then the record
+            write_json(cdir / "config.json", spec.to_dict(), "cannot write config.json", op="create")
+            write_json(cdir / "state.json", asdict(rec), "cannot write state", op="create")
+            if pid_file:
+                _write_pid(pid_file, rec.pid)
+            return rec
+        except BaseException:
+            if cgroup is not None:
+                _quiet(cgroup.kill_all)
+                _quiet(cgroup.remove)
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+
+    def start(self, cid: str) -> None:
+        rec = self.load(cid)
+        status = self.status(rec)
+        if status != "created":
+            raise StateError(f"cannot start a container that has {status}" if status == "stopped"
+                             else f"cannot start an already {status} container", op="start")
+        fifo = self.dir(cid) / FIFO
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # PID 1's open for writing returns now
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if os.read(fd, 1):
+                        break
+                except BlockingIOError:
+                    pass
+                if time.monotonic() > deadline or not alive(self.proc_root, rec.pid, rec.pid_start):
+                    raise StateError("the container's process exited before it could start", op="start")
+                time.sleep(0.001)
+        finally:
+            os.close(fd)
+            fifo.unlink(missing_ok=True)
+
+    def kill(self, cid: str, signum: int, *, all_processes: bool = False, sys=None) -> None:
+        from ..kernel import default
+        sys = sys or default()
+        rec = self.load(cid)
+        if self.status(rec) == "stopped":
+            raise StateError("container not running", op="kill")
+        if all_processes:
+            for pid in self.cgroup(rec, sys).pids():
+                _quiet(sys.kill, pid, signum, "kill --all: every process of the container's cgroup")
+            return
+        sys.kill(rec.pid, signum, "the signal for the container's process")
+
+    def delete(self, cid: str, *, force: bool = False, sys=None) -> None:
+        from ..kernel import default
+        sys = sys or default()
+        rec = self.load(cid)
+        status = self.status(rec)
+        if status in ("running", "paused") and not force:
+            raise StateError(f"cannot delete container {cid} that is not stopped: {status}", op="delete")
+        cgroup = self.cgroup(rec, sys)
+        if status != "stopped":
+            if status == "paused":
+                _quiet(cgroup.thaw)
+            _quiet(sys.kill, rec.pid, signal.SIGKILL, "delete: the container's process")
+            _quiet(cgroup.kill_all)
+            deadline = time.monotonic() + 5
+            while alive(self.proc_root, rec.pid, rec.pid_start) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        _quiet(cgroup.remove)
+        _quiet(devices.remove, self, rec.cgroup, sys)
+        shutil.rmtree(self.dir(cid), ignore_errors=True)
+
+    def pause(self, cid: str, frozen: bool, sys=None) -> None:
+        from ..kernel import default
+        sys = sys or default()
+        rec = self.load(cid)
+        status = self.status(rec)
+        if frozen and status != "running":
+            raise StateError(f"container not running: {status}", op="pause")
+        if not frozen and status != "paused":
+            raise StateError(f"container not paused: {status}", op="resume")
+        cgroup = self.cgroup(rec, sys)
+        if frozen:
+            cgroup.freeze()
+            (self.dir(cid) / "paused").touch()
+        else:
+            cgroup.thaw()
+            (self.dir(cid) / "paused").unlink(missing_ok=True)
+
+    def update(self, cid: str, resources: dict, sys=None) -> None:
+        """``update --resources FILE``: new limits for a live container (a linux.resources object)."""
+        from ..kernel import default
+        from ..oci.launch import resource_limits
+        from ..oci.spec import Resources, load
+        rec = self.load(cid)
+        if self.status(rec) == "stopped":
+            raise StateError("container not running", op="update")
+        res = load(Resources, resources, "resources")
+        if res.devices:
+            raise UsageError("update: changing device rules is not supported by minicontainer", op="update")
+        limits = resource_limits(res)
+        if limits is not None:
+            self.cgroup(rec, sys or default()).apply(limits)
+
+    def pids(self, cid: str, sys=None) -> list[int]:
+        from ..kernel import default
+        rec = self.load(cid)
+        return sorted(self.cgroup(rec, sys or default()).pids())
+
+
+def send_console(path: str, master: int) -> None:
+    """Hand the terminal's master side to whoever listens on ``--console-socket`` (SCM_RIGHTS), as runc does."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
+    except OSError as err:
+        raise MiniContainerError(f"console socket: {os.strerror(err.errno).lower()}", op="create",
+                                 path=path) from err
+    finally:
+        os.close(master)
+
+
+def _write_pid(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def _quiet(fn, *args):
+    try:
+        return fn(*args)
+    except (MiniContainerError, OSError):
+        return None
+
+
+def _rfc3339(t: float) -> str:
+    frac = f"{t % 1:.9f}"[1:]
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + frac + "Z"
