@@ -107,6 +107,7 @@ def drive(argv, env, keys: list[bytes], wait: float = 20.0) -> tuple[int, bytes]
     if pid == 0:
         os.execve(argv[0], argv, {**os.environ, **env})
     seen = b""
+    mark = 0                # where the output after the last keys typed starts
     deadline = time.monotonic() + wait
     pending = list(keys)
     try:
@@ -120,9 +121,10 @@ def drive(argv, env, keys: list[bytes], wait: float = 20.0) -> tuple[int, bytes]
                 if not data:
                     break
                 seen += data
-            if pending and seen.rstrip().endswith(b"#"):
+            if pending and b"# " in seen[mark:]:      # a prompt (busybox sh follows it with ESC[6n)
                 os.write(fd, pending.pop(0))
                 seen += b"<typed>"
+                mark = len(seen)
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(fd)
