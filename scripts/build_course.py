@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from minicontainer.errors import MiniContainerError, UsageError  # noqa: E402
 
-CHAPTER_NAME = re.compile(r"^(\d\d)-([a-z0-9-]+)\.ipynb$")
+CHAPTER_NAME = re.compile(r"^(\d\d[a-z]?)-([a-z0-9-]+)\.ipynb$")     # NN-topic, or NNa-topic after NN
 
 # A Jinja template layered on nbconvert's "lab" template: no CDN scripts, and a navigation
 # bar above and below the chapter. Blocks named here are defined in lab/index.html.j2.

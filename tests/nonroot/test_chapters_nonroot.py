@@ -34,7 +34,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-CHAPTER = re.compile(r"^\d\d-[a-z0-9-]+\.ipynb$")
+CHAPTER = re.compile(r"^\d\d[a-z]?-[a-z0-9-]+\.ipynb$")          # NN-topic, or NNa-topic after NN
 READER = "nobody"
 CHAPTER_TIMEOUT = 600
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-CHAPTER = re.compile(r"^\d\d-[a-z0-9-]+\.ipynb$")
+CHAPTER = re.compile(r"^\d\d[a-z]?-[a-z0-9-]+\.ipynb$")          # NN-topic, or NNa-topic after NN
 REQUIRED = ("00-preflight.ipynb", "02-namespaces.ipynb")
 
 
@@ -130,5 +130,7 @@ def test_cells_run_out_of_order_are_reported():
 
 def test_only_numbered_chapters_are_checked(tmp_path):
     assert CHAPTER.match("02-namespaces.ipynb")
+    assert CHAPTER.match("01a-the-docker-host.ipynb")        # a chapter inserted after 01
+    assert not CHAPTER.match("01ab-two-letters.ipynb")
     assert not CHAPTER.match("scratch.ipynb")
     assert not CHAPTER.match("02-namespaces-checkpoint.ipynb.bak")
