@@ -20,6 +20,7 @@ PACKAGES=(
   mmdebstrap          # builds the debian:bookworm-slim image from Debian's packages (make images)
   docker-registry     # the lab registry (CNCF distribution 2.8), run by `minicontainer registry start`, never as a service
   skopeo podman       # interop: clients no one here wrote copy/pull/run what minicontainer pushed
+  containerd          # tests/privileged/test_engines.py: ctr run --runc-binary minicontainer-runc (its own daemon per test)
 )
 
 # Debian's docker-registry enables a service listening on :5000 on every interface. The lab never
@@ -29,6 +30,12 @@ quiet_registry_service() {
      && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
     ${SUDO:-} systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
     ${SUDO:-} systemctl mask docker-registry.service >/dev/null 2>&1 || true
+  fi
+  # containerd's package enables containerd.service; the tests start their own daemon per test
+  if dpkg-query -W -f='${Status}' containerd 2>/dev/null | grep -q 'install ok installed' \
+     && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    ${SUDO:-} systemctl disable --now containerd.service >/dev/null 2>&1 || true
+    ${SUDO:-} systemctl mask containerd.service >/dev/null 2>&1 || true
   fi
 }
 
