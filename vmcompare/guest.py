@@ -14,7 +14,7 @@ reads the result. Files reach the guest in two ways:
 With ``host_root=True`` the host's whole ``/`` is shared read-only at ``/host`` and the
 command runs ``chroot``-ed there, with the guest's own ``/proc``, ``/sys``, ``/dev`` and a
 tmpfs ``/tmp`` mounted on top: the guest kernel then runs the host's programs, so
-``/work/main/.venv/bin/python -m pytest ...`` works inside the guest unchanged.
+``<checkout>/.venv/bin/python -m pytest ...`` works inside the guest unchanged.
 
 The cloud kernel has no 9p support, so a run with shares boots the ``generic`` kernel
 (see :mod:`vmcompare.guestkernel`) and loads its 9p and virtio modules first.

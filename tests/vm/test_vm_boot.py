@@ -1,6 +1,7 @@
 """Real boots: every phase is reported, a hanging guest is killed and recorded as a failure,
 a host folder reaches the guest over virtio-9p, and the host's own Python runs in a guest."""
 
+import sys
 import time
 
 import pytest
@@ -59,7 +60,7 @@ def test_run_in_guest_reads_a_9p_share(generic_kernel, tmp_path):
 
 def test_host_python_runs_in_a_cgroup2_only_guest(generic_kernel, tmp_path):
     code = "import sys; print(open('/proc/self/cgroup').read().strip()); print(sys.prefix)"
-    result = run_in_guest(["/work/main/.venv/bin/python", "-c", code], host_root=True,
+    result = run_in_guest([sys.executable, "-c", code], host_root=True,
                           kernel_args=["cgroup_no_v1=all"], cgroup2=True, accel="tcg", timeout=120,
                           build_dir=tmp_path, kernel=generic_kernel)
     assert result.exit_code == 0, result.output
