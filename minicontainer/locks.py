@@ -12,20 +12,31 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from pathlib import Path
 
 from .errors import MiniContainerError
 
-# Locks this process holds, fd -> (st_dev, st_ino). A flock belongs to the open file
-# description, which fork(2) shares with the child: a child forked by one thread while
-# another thread holds a lock would keep that lock held for as long as it lives (a
-# container's PID 1 waiting for its start, say), and the thread that wants it next waits
-# forever. So every child drops its copies right after fork (os.register_at_fork); the
-# parent's lock is untouched. (Exec already drops them: the descriptors are O_CLOEXEC.)
+# Lock descriptors this process holds or is waiting on, fd -> (st_dev, st_ino). A flock
+# belongs to the open file description, which fork(2) shares with the child: a child
+# forked by one thread while another thread holds a lock would keep that lock held for as
+# long as it lives (a container's PID 1 waiting for its start, say), and the thread that
+# wants it next waits forever. So every child drops its copies right after fork
+# (os.register_at_fork); the parent's lock is untouched. A descriptor is listed from the
+# moment it is opened, not only once flock(2) returns: a thread still *waiting* when
+# another thread forks would otherwise be granted the lock on a description the child
+# also holds, and closing its own descriptor later would not release it (20 parallel
+# `docker run`s through one engine deadlocked that way). (Exec drops them anyway: the
+# descriptors are O_CLOEXEC.)
 _HELD: dict[int, tuple[int, int]] = {}
+# Held while a lock descriptor is opened and listed, or closed and unlisted, and across
+# every os.fork(): a fork can then never fall between a thread's open(2) and its entry in
+# _HELD (the child would keep a descriptor nobody knows about).
+_GUARD = threading.Lock()
 
 
 def _drop_in_child() -> None:
+    _GUARD.release()         # taken by the forking thread, the only one left in the child
     for fd, ident in list(_HELD.items()):
         try:
             st = os.fstat(fd)
@@ -36,7 +47,7 @@ def _drop_in_child() -> None:
     _HELD.clear()
 
 
-os.register_at_fork(after_in_child=_drop_in_child)
+os.register_at_fork(before=_GUARD.acquire, after_in_parent=_GUARD.release, after_in_child=_drop_in_child)
 
 
 def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700, make_parent: bool = True) -> int:
@@ -47,15 +58,27 @@ def open_lock(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o7
     try:
         if make_parent:
             path.parent.mkdir(mode=mode, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with _GUARD:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            st = os.fstat(fd)
+            _HELD[fd] = (st.st_dev, st.st_ino)
     except OSError as err:
         if isinstance(err, FileNotFoundError) and not make_parent:
             raise
         raise error(f"cannot open lock: {(err.strerror or str(err)).lower()}", op="lock", path=path) from err
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    st = os.fstat(fd)
-    _HELD[fd] = (st.st_dev, st.st_ino)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        release_lock(fd)
+        raise
     return fd
+
+
+def release_lock(fd: int) -> None:
+    """Close a descriptor from ``open_lock``: the lock goes with its last descriptor."""
+    with _GUARD:
+        _HELD.pop(fd, None)
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -65,4 +88,4 @@ def locked(path: os.PathLike | str, error=MiniContainerError, mode: int = 0o700,
     try:
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        release_lock(fd)

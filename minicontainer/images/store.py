@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .. import events
 from ..files import remove_tree  # noqa: F401 - also used by the other image modules
-from ..locks import open_lock
+from ..locks import open_lock, release_lock
 from ..errors import ConflictError, ImageError, NotFoundError, UsageError
 from . import reference
 from .digest import HashingWriter, check_digest, sha256_bytes
@@ -163,7 +163,7 @@ class ImageStore:
         finally:
             self._lock_depth -= 1
             if self._lock_depth == 0:
-                os.close(self._lock_fd)     # closing releases the flock
+                release_lock(self._lock_fd)     # closing releases the flock
                 self._lock_fd = None
 
     def _clean_tmp(self) -> None:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import events
-from ..locks import locked, open_lock
+from ..locks import locked, open_lock, release_lock
 from ..files import remove_tree
 from ..records import read_json
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
@@ -110,7 +110,7 @@ class ContainerStore:
         try:
             yield
         finally:
-            os.close(fd)
+            release_lock(fd)
 
     def _ensure(self) -> None:
         try:

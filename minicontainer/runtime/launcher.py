@@ -199,11 +199,21 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready,
     own_before = len(sys.steps)
     pty_master = None
     failure = None
+    # PID 1 and the monitor both write to this channel. PID 1 may say "ready" before the
+    # monitor, which forked it, gets to report its PID (a busy host: 20 parallel starts),
+    # so an early "ready" waits until the PID is known and the cgroup joined.
+    early_ready = None
     while True:
-        msg, fds = chan.recv()
+        if early_ready is not None and pid != 0:
+            (msg, fds), early_ready = early_ready, None
+        else:
+            msg, fds = chan.recv()
         if msg is None:
             break
         kind = msg.get("type")
+        if kind == "ready" and pid == 0:
+            early_ready = (msg, fds)
+            continue
         if kind == "step":
             step = Step(**msg["step"])
             if step.error and steps and (steps[-1].call, steps[-1].args) == (step.call, step.args):
