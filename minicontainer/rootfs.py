@@ -137,7 +137,8 @@ def mount_all(sys: Syscalls, plan: RootfsPlan, view: _View | None = None) -> Non
     ``ro`` bind and a propagation change when an option asks for one."""
     view = view or _View(plan)
     for m in plan.mounts:
-        is_file = m.bind and m.source is not None and os.path.isfile(m.source)
+        is_file = m.bind and m.source is not None and (
+            m.source_is_file if m.source_is_file is not None else os.path.isfile(m.source))
         target = _mount_point(sys, view, m.destination, is_file)
         sys.mount(m.source, target, m.fstype, m.flags, m.data or None, m.why or f"{m.destination}")
         if not m.bind and not view.live:

@@ -65,6 +65,8 @@ def rootfs_plan(spec: Spec, bundle: str, generated_dir: str | None = None):
         if m.type == "cgroup":     # the v2 tree of the container's cgroup namespace (documented limit on v1)
             call.fstype, call.source = "cgroup2", "cgroup2"
         call.why = why(m, generated_dir)
+        if m.destination in ETC_FILES and generated_dir and os.path.dirname(m.source or "") == generated_dir:
+            call.source_is_file = True
         calls.append(call)
     devices = []
     for n, dev in enumerate(spec.linux.devices):

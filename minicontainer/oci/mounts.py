@@ -60,6 +60,9 @@ class MountCall:
     bind: bool = False
     readonly_remount: bool = False   # a bind with ``ro``: a remount after the bind
     why: str = ""
+    # a file the runtime generates (/etc/hosts...): known to be a file even in a dry run,
+    # where it has not been written; None: ask the source itself
+    source_is_file: bool | None = None
 
     def remount_flags(self) -> int:
         return C.MS_REMOUNT | C.MS_BIND | C.MS_RDONLY | (self.flags & PER_MOUNT)

@@ -53,9 +53,13 @@ def test_dry_run_mounts_exactly_these(tmp_path, fake_host, image_root):
     assert kinds[1:6] == ["overlay", "proc", "sysfs", "tmpfs", "devpts"]
     assert kinds[6] == "shm"
     assert len(kinds) == 10          # plus the binds of /etc/hosts, /etc/hostname, /etc/resolv.conf
-    mknods = [s.args.split(",")[1].strip() for s in steps if s.call == "mknod"]
-    assert mknods[:6] == ["c 1:3", "c 1:5", "c 1:7", "c 1:8", "c 1:9", "c 5:0"]
-    assert len(mknods) == 6  # the image has /etc/hosts and /etc/hostname to bind over
+    mknods = [(s.args.split(",")[0].rsplit("/", 2)[-2:], s.args.split(",")[1].strip())
+              for s in steps if s.call == "mknod"]
+    # the image has /etc/hosts and /etc/hostname to bind over, not /etc/resolv.conf: an empty
+    # *file* is made for it (the generated source is a file, though a dry run never writes it)
+    assert mknods[0] == (["etc", "resolv.conf"], "file")
+    assert [kind for _, kind in mknods[1:]] == ["c 1:3", "c 1:5", "c 1:7", "c 1:8", "c 1:9", "c 5:0"]
+    assert not [s for s in steps if s.call == "mkdir" and "resolv.conf" in s.args]
 
 
 def test_dry_run_touches_nothing(tmp_path, fake_host, image_root):
