@@ -36,6 +36,7 @@ from . import initramfs
 from .errors import NotFoundError, UsageError, VMError
 from .guestkernel import GuestKernel, find_kernel
 from .phases import PHASES
+from minicontainer import __version__
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -194,7 +195,7 @@ def container_series(trials: int = 10, *, state_root: Path | None = None, image:
     own_root = state_root is None
     root = Path(state_root) if state_root else Path(tempfile.mkdtemp(prefix="vmcompare-containers-"))
     net = ["--network", network] if network else []
-    series = Series("container-start", host_labels(runtime=f"minicontainer ({binary})", image=image,
+    series = Series("container-start", host_labels(runtime=f"minicontainer {__version__} (the checkout's console script)", image=image,
                                                    command=" ".join(command), network=network or "default"))
     try:
         pulled = subprocess.run([str(binary), "--root", str(root), "pull", image], capture_output=True, text=True)

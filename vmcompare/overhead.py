@@ -43,6 +43,7 @@ from . import timer
 from . import workloads as wl
 from .errors import UsageError, VMError
 from .measure import host_labels, minicontainer_binary, percentile
+from minicontainer import __version__
 
 ENVS = ("host", "container", "unconfined", "vm")
 VM_GATEWAY = "10.0.2.2"        # QEMU user networking: the host side, answered by libslirp in QEMU
@@ -169,7 +170,7 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, sec
     own = state_root is None
     root = Path(tempfile.mkdtemp(prefix="vmcompare-ctr-")) if own else Path(state_root)
     name = "container" if seccomp == "default" else "unconfined"
-    env = EnvRun(name, {"runtime": f"minicontainer ({binary})", "image": "busybox (the host's busybox-static)",
+    env = EnvRun(name, {"runtime": f"minicontainer {__version__} (the checkout's console script)", "image": "busybox (the host's busybox-static)",
                         "timer": f"{t} bind-mounted read-only at {timer.CONTAINER_DIR}",
                         "seccomp": "minicontainer's default profile" if seccomp == "default" else "unconfined",
                         "files": "/tmp in the container (overlay upper dir on the host filesystem)",
