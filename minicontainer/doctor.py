@@ -39,7 +39,10 @@ class Chapter:
 CHAPTERS = [
     Chapter("00", "preflight", []),
     Chapter("01", "containers are processes", ["root", "namespaces", "overlayfs", "busybox-static"]),
+    Chapter("01a", "the Docker host", ["root", "namespaces", "overlayfs", "busybox-static"]),
     Chapter("02", "namespaces", ["root", "namespaces", "overlayfs", "busybox-static"]),
+    Chapter("02a", "libcontainer, runc and the OCI runtime-spec",
+            ["root", "namespaces", "overlayfs", "busybox-static", "runc"]),
     Chapter("03", "cgroups", ["root", "cgroups"]),
     Chapter("04", "union mounts and layers", ["root", "overlayfs", "busybox-static"]),
     Chapter("05", "images and Dockerfiles", ["root", "overlayfs", "busybox-static", "docker-registry"]),
