@@ -1,11 +1,11 @@
-"""Image commands: pull (busybox only), images, history, tag, rmi, image prune,
-save, load, import, diff, commit, export. Thin: parse, call minicontainer.images, print."""
+"""Image commands: images, history, tag, rmi, image prune,
+save, load, import, diff, commit, export. Thin: parse, call minicontainer.images, print.
+(pull and push are in :mod:`.registry`.)"""
 
 from __future__ import annotations
 
 import time
 
-from ..errors import UsageError
 from ..paths import state_root
 
 
@@ -34,22 +34,6 @@ def _ago(created: str) -> str:
             k = int(s // secs)
             return f"{k} {unit}{'s' if k > 1 else ''} ago"
     return "less than a minute ago"
-
-
-# -- pull ---------------------------------------------------------------------
-def add_pull_arguments(p):
-    p.add_argument("image", help="only 'busybox' (built from the host's busybox-static)")
-
-
-def execute_pull(args) -> int:
-    from ..images.reference import split_ref
-    name, tag = split_ref(args.image)
-    if name != "busybox" or tag != "latest":
-        raise UsageError(f"no registry: only 'busybox' can be created, from the host's busybox-static "
-                         f"(asked for {name}:{tag})", op="pull")
-    image = _store(args).ensure_busybox()
-    print(f"busybox:latest: {image.id}")
-    return 0
 
 
 # -- images -------------------------------------------------------------------

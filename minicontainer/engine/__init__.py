@@ -13,7 +13,7 @@ Layout (one job per module):
 - ``errors.py``   library errors -> Docker's status codes and ``{"message": ...}`` bodies
 - ``ping.py``     ``/_ping`` and ``/version`` (API version negotiation)
 - ``containers.py``, ``create.py``, ``attach.py``, ``exec.py``, ``files.py``, ``stats.py``   containers
-- ``images.py``, ``build.py``, ``system.py``, ``networks.py``, ``volumes.py``   the rest
+- ``images.py``, ``auth.py``, ``build.py``, ``system.py``, ``networks.py``, ``volumes.py``   the rest
 
 How to add endpoints (a module of this package)::
 
@@ -45,4 +45,5 @@ A long stream should stop when ``req.disconnected()`` says the client left.
 """
 
 # modules whose @route handlers the server loads, in this order (a missing one is skipped)
-MODULES = ("ping", "containers", "exec", "attach", "files", "images", "build", "system", "networks", "volumes")
+MODULES = ("ping", "containers", "exec", "attach", "files", "images", "auth", "build", "system", "networks",
+           "volumes")

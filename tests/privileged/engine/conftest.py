@@ -85,5 +85,5 @@ def docker_cli(request, engine, tmp_path):
             raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}: "
                                  f"{done.stderr.decode(errors='replace')}")
         return done
-    run.binary, run.kind, run.env = binary, request.param, base_env
+    run.binary, run.kind, run.env, run.config = binary, request.param, base_env, config
     return run

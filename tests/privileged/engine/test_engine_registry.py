@@ -60,5 +60,41 @@ def test_cli_push_pull(docker_cli, engine, lab_registry, docker_config):
     assert "digest: sha256:" in out
     docker_cli("rmi", ref)
     out = docker_cli("pull", ref).stdout.decode()
-    assert "Already exists" in out or "Pull complete" in out or "up to date" in out
+    assert "Already exists" in out          # busybox still holds the layer: it is not fetched again
     assert ImageStore(engine.root).resolve(ref).id == ImageStore(engine.root).resolve("busybox").id
+
+
+def test_login_through_the_engine_with_docker_py(client, engine, lab_registry_auth, docker_config):
+    """POST /auth proves the credentials on the registry and stores nothing on the engine's side."""
+    user, password = next(iter(lab_registry_auth.users.items()))
+    with pytest.raises(docker.errors.APIError) as err:
+        client.login(user, password + "x", registry=lab_registry_auth.address, reauth=True)
+    assert err.value.status_code == 401 and "unauthorized" in str(err.value)
+    answer = client.login(user, password, registry=lab_registry_auth.address, reauth=True)
+    assert answer["Status"] == "Login Succeeded"
+    assert not (docker_config / "config.json").exists()       # the engine keeps no credentials
+    r = client.api.post(client.api._url("/auth"), data="{not json")
+    assert r.status_code == 400 and r.json()["message"].startswith("invalid JSON")
+    with pytest.raises(docker.errors.APIError) as err:
+        client.login(user, password, registry="https://index.docker.io/v1/", reauth=True)
+    assert err.value.status_code == 400 and "Docker Hub" in str(err.value)
+
+
+def test_cli_login_then_push_with_credentials(docker_cli, engine, lab_registry_auth, docker_config):
+    """docker login (the CLI stores the credentials), then a push that the registry only takes
+    with them: the CLI sends them as X-Registry-Auth and the engine uses them."""
+    user, password = next(iter(lab_registry_auth.users.items()))
+    addr = lab_registry_auth.address
+    ref = f"{addr}/private/bb:{docker_cli.kind}"
+    docker_cli("tag", "busybox", ref)
+    refused = docker_cli("push", ref, check=False)
+    assert refused.returncode != 0 and b"unauthorized" in refused.stderr.lower() + refused.stdout.lower()
+    bad = docker_cli("login", "-u", user, "--password-stdin", addr, input=b"wrong\n", check=False)
+    assert bad.returncode == 1 and b"unauthorized" in bad.stderr.lower(), bad.stderr
+    done = docker_cli("login", "-u", user, "--password-stdin", addr, input=password.encode() + b"\n")
+    assert b"Login Succeeded" in done.stdout
+    stored = (docker_cli.config / "config.json").read_text()
+    assert addr in stored                                   # the client keeps them, in its own config
+    assert "digest: sha256:" in docker_cli("push", ref).stdout.decode()
+    docker_cli("logout", addr)
+    assert addr not in (docker_cli.config / "config.json").read_text()
