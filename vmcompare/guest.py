@@ -58,7 +58,8 @@ class GuestResult:
         return self.exit_code == 0
 
 
-SCRATCH_DIRS = ("/tmp", "/run")   # what the guest covers with its own tmpfs inside a shared root
+SCRATCH_DIRS = ("/tmp", "/run")
+CHECKOUT = Path(__file__).resolve().parents[1]   # the folder holding vmcompare/ (and .venv/)   # what the guest covers with its own tmpfs inside a shared root
 
 
 def _shares(share, host_root: bool) -> list[initramfs.Share]:
@@ -101,10 +102,15 @@ def run_in_guest(command: str | list[str], *, share=(), host_root: bool = False,
     """
     from .qemu import VMConfig, boot, resolve_accel
     workload = shlex.join(command) if isinstance(command, (list, tuple)) else str(command)
-    if host_root and workdir and any(workdir == d or workdir.startswith(d + "/") for d in SCRATCH_DIRS):
+    if host_root:
         # the guest mounts fresh tmpfs over /tmp and /run of the shared root: a working folder
-        # in there (a checkout under /tmp, say) is shared again on top, so it stays visible
-        share = [*share, (workdir, HOST_ROOT_MOUNT + workdir)]
+        # in there, or this checkout itself (its .venv runs in the guest) when it was cloned
+        # under /tmp, is shared again on top, so it stays visible
+        hidden = [f for f in dict.fromkeys(filter(None, (workdir, str(CHECKOUT))))
+                  if any(f == d or f.startswith(d + "/") for d in SCRATCH_DIRS)]
+        for folder in hidden:
+            if not any(folder != other and folder.startswith(other + "/") for other in hidden):
+                share = [*share, (folder, HOST_ROOT_MOUNT + folder)]     # one inside another: once
     shares = _shares(share, host_root)
     if host_root and chroot is None:
         chroot = HOST_ROOT_MOUNT

@@ -188,15 +188,23 @@ def test_redirect_of_a_manifest_to_another_host_is_refused(fake, store, settings
 
 
 def test_a_blob_redirect_to_another_host_is_followed_without_credentials(fake, store, settings):
-    """Object-storage backed registries send blobs elsewhere: follow, but never with our Authorization."""
+    """Object-storage backed registries send blobs elsewhere: follow, but never with our Authorization
+    (the registry itself wants a token, so the client does hold one when the redirect comes)."""
     other = FakeRegistry()
     try:
         im = Image()
-        fake.serve_image("library/hello", "latest", im)
+        _bearer_registry(fake, im)
+        blob = f"/v2/library/hello/blobs/{im.layer_desc['digest']}"
+
+        def redirect(req):
+            if req.headers.get("Authorization") != "Bearer tok-123":
+                return 401, {"WWW-Authenticate": f'Bearer realm="http://{fake.host}/token",service="fake"'}, b""
+            return 307, {"Location": f"http://localhost:{other.port}/blob"}, b""
+        fake.routes[("GET", blob)] = redirect
         other.routes[("GET", "/blob")] = (200, {}, im.layer)
-        fake.routes[("GET", f"/v2/library/hello/blobs/{im.layer_desc['digest']}")] = (
-            307, {"Location": f"http://localhost:{other.port}/blob"}, b"")
         pull(store, "hello", settings, credentials=("alice", "secret"))
+        sent = [r for r in fake.requests if r.route == blob]
+        assert sent and sent[-1].headers.get("Authorization") == "Bearer tok-123"
         assert other.asked("GET", "/blob") == 1
         assert not any(k.lower() == "authorization" for k in other.requests[0].headers)
     finally:
