@@ -23,13 +23,10 @@ already routed on the host (read from /proc/net/route, see proc(5)) are skipped 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
-import json
 import os
 import re
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +34,7 @@ from pathlib import Path
 from ..locks import locked
 from ..errors import ConflictError, NetworkError, NotFoundError, UsageError
 from .. import paths
+from .. import records
 from ..records import read_json
 from ..paths import PROC_ROOT
 
@@ -264,18 +262,5 @@ def check_name(name: str) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write a small JSON record atomically: a temporary file, fsync, then rename(2)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise NetworkError(f"cannot write: {err.strerror.lower() if err.strerror else err}",
-                           op="write", path=path) from err
+    """Write a small network record atomically (:func:`minicontainer.records.write_json`)."""
+    records.write_json(path, data, "cannot write", NetworkError)

@@ -31,14 +31,12 @@ calls (kill, rmdir) go through the runtime's Syscalls object, via the cgroup man
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 from ..locks import locked
 from ..errors import MiniContainerError
-from ..records import read_json
+from ..records import read_json, write_json
 
 REGISTRY = "cgroups.json"
 LOCK = ".cgroups.lock"
@@ -62,15 +60,7 @@ def _read(root: Path) -> dict[str, float]:
 
 
 def _write(root: Path, ids: dict[str, float]) -> None:
-    path = Path(root) / REGISTRY
-    tmp = path.with_name(f".{REGISTRY}.{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps({"containers": dict(sorted(ids.items()))}, indent=1))
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise MiniContainerError(f"cannot write cgroup registry: {err.strerror.lower()}", op="write",
-                                 path=path) from err
+    write_json(Path(root) / REGISTRY, {"containers": dict(sorted(ids.items()))}, "cannot write cgroup registry")
 
 
 def register(root: Path, container_id: str) -> None:

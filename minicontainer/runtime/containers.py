@@ -18,7 +18,6 @@ half-created container is never visible; names are checked under a store-wide lo
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 from .. import events
 from ..locks import locked, open_lock, release_lock
 from ..files import remove_tree
-from ..records import read_json
+from ..records import read_json, write_json
 from ..errors import ConflictError, MiniContainerError, NotFoundError, UsageError
 from . import names
 from .state import Status
@@ -142,6 +141,9 @@ class ContainerStore:
                     (tmp / sub).mkdir(mode=0o755)
                 self._write(tmp / "state.json", c)
                 os.rename(tmp, final)
+            except MiniContainerError:
+                remove_tree(tmp)
+                raise
             except OSError as err:
                 remove_tree(tmp)
                 raise MiniContainerError(f"cannot create container directory: {err.strerror.lower()}",
@@ -149,16 +151,11 @@ class ContainerStore:
             return c
 
     def _write(self, path: Path, c: Container) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(c.to_dict(), indent=1))
-        os.replace(tmp, path)
+        write_json(path, c.to_dict(), "cannot write state", durable=False, make_parent=False)
 
     def save(self, c: Container) -> None:
         """Replace the state file atomically (readers see the old or the new, never half)."""
-        try:
-            self._write(c.dir / "state.json", c)
-        except OSError as err:
-            raise MiniContainerError(f"cannot write state: {err.strerror.lower()}", op="save", path=c.dir) from err
+        self._write(c.dir / "state.json", c)
 
     def load(self, cid: str) -> Container:
         path = self.dir / cid / "state.json"
