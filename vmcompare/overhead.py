@@ -131,7 +131,7 @@ def _busybox() -> Path:
 def _parse_run(env: EnvRun, output: str, workloads) -> EnvRun:
     try:
         env.samples, fields = wl.parse(output, workloads)
-        env.labels.update({f"script_{k}": v for k, v in fields.items()})
+        env.labels.update({f"script_{k}": timer.shown(v) for k, v in fields.items()})
     except UsageError as err:
         env.error = f"{err.message}; output tail: {output[-300:]!r}"
     return env
@@ -143,7 +143,7 @@ def run_host(workloads, trials: int, *, workdir: Path | None = None, timeout: fl
     bb, t = _busybox(), timer.ensure()
     own = workdir is None
     wdir = Path(tempfile.mkdtemp(prefix="vmcompare-wl-")) if own else Path(workdir)
-    env = EnvRun("host", {"busybox": str(bb), "timer": str(t), "files": f"{wdir} (host filesystem)",
+    env = EnvRun("host", {"busybox": str(bb), "timer": timer.shown(t), "files": f"{wdir} (host filesystem)",
                           "peer": "127.0.0.1 (loopback)"})
     try:
         t0 = time.perf_counter()
@@ -171,7 +171,7 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, sec
     root = Path(tempfile.mkdtemp(prefix="vmcompare-ctr-")) if own else Path(state_root)
     name = "container" if seccomp == "default" else "unconfined"
     env = EnvRun(name, {"runtime": f"minicontainer {__version__} (the checkout's console script)", "image": "busybox (the host's busybox-static)",
-                        "timer": f"{t} bind-mounted read-only at {timer.CONTAINER_DIR}",
+                        "timer": f"{timer.shown(t)} bind-mounted read-only at {timer.CONTAINER_DIR}",
                         "seccomp": "minicontainer's default profile" if seccomp == "default" else "unconfined",
                         "files": "/tmp in the container (overlay upper dir on the host filesystem)",
                         "peer": "the bridge gateway (host end of the veth pair)", "network": "none / bridge"})
@@ -238,7 +238,7 @@ def run_vm(workloads, trials: int, *, accel: str = "auto", machine: str = "pc", 
     disk = any(w.needs == "disk" for w in workloads)
     net = any(w.needs == "net" for w in workloads)
     env = EnvRun("vm", {"accel": chosen, "accel_reason": why, "machine": machine, "memory_mib": memory_mib,
-                        "guest_kernel": guest.label, "timer": f"{timer.ensure()} copied to {timer.GUEST_PATH} in the initramfs",
+                        "guest_kernel": guest.label, "timer": f"{timer.shown(timer.ensure())} copied to {timer.GUEST_PATH} in the initramfs",
                         "files": "ext4 on a virtio-blk raw image file (host filesystem, cache=writeback)",
                         "peer": f"{VM_GATEWAY}: QEMU user networking (libslirp in the QEMU process), restrict=on"})
     if guest.modules_dir is None:

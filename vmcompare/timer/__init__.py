@@ -33,6 +33,13 @@ def path(build_dir: Path | None = None) -> Path:
     return (build_dir or project_build_dir()) / "timer" / NAME
 
 
+def shown(text) -> str:
+    """``text`` with this checkout's folder left out (``build/timer/mc-timer``): labels end up in
+    recorded results that other machines read, and where a checkout lives is nobody's business."""
+    root = str(project_build_dir().parent) + "/"
+    return str(text).replace(root, "")
+
+
 def _fresh(p: Path) -> bool:
     try:
         return p.stat().st_mtime >= SOURCE.stat().st_mtime and os.access(p, os.X_OK)

@@ -87,3 +87,15 @@ def docker_cli(request, engine, tmp_path):
         return done
     run.binary, run.kind, run.env, run.config = binary, request.param, base_env, config
     return run
+
+
+# An engine test that hangs (a deadlock between engine threads, say) must fail in minutes,
+# not hold the whole suite for the global 900 s: the slowest of them takes ~10 s here.
+ENGINE_TEST_TIMEOUT = 180
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(ENGINE_TEST_TIMEOUT))
