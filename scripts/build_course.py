@@ -248,6 +248,53 @@ def _exporter():
     return exporter
 
 
+SOLUTION_LINK = re.compile(r'href="solutions/(\d\d[a-z]?-solutions)\.md(#[^"]*)?"')
+HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
+
+
+def heading_id(inner_html: str) -> str:
+    """GitHub's anchor for a heading (what the chapters' links to ``…-solutions.md#…`` use):
+    the text lower-cased, punctuation dropped, spaces turned into hyphens."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", inner_html)).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _with_ids(body: str) -> str:
+    return HEADING.sub(lambda m: f'<h{m.group(1)} id="{html.escape(heading_id(m.group(2)))}">{m.group(2)}'
+                                 f"</h{m.group(1)}>", body)
+
+
+def solution_page(md_path: Path, chapter: Chapter | None) -> str:
+    """A worked-answers page (``notebooks/solutions/NN-solutions.md``) as HTML, linking back."""
+    import mistune
+    body = _with_ids(mistune.html(md_path.read_text(encoding="utf-8")))
+    back = (f'<a href="../{html.escape(chapter.page)}">back to the chapter</a> · ' if chapter else "")
+    name = md_path.stem
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n"
+            f"<title>{html.escape(name)}</title>\n<style>{INDEX_STYLE}</style>\n</head>\n<body>\n"
+            f'<nav>{back}<a href="../index.html">contents</a></nav>\n{body}\n</body>\n</html>\n')
+
+
+def render_solutions(notebooks: Path, staging: Path, rendered: list[Chapter]) -> list[str]:
+    """Every ``solutions/*.md`` as ``solutions/*.html``; the names written."""
+    folder = notebooks / "solutions"
+    if not folder.is_dir():
+        return []
+    by_number = {ch.number: ch for ch in rendered}
+    (staging / "solutions").mkdir()
+    written = []
+    for md in sorted(folder.glob("*.md")):
+        page = solution_page(md, by_number.get(md.stem.split("-", 1)[0]))
+        bad = external_assets(page)
+        if bad:
+            raise UsageError(f"page would load from the network: {', '.join(sorted(set(bad)))}",
+                             op="render solutions", path=md)
+        (staging / "solutions" / f"{md.stem}.html").write_text(page, encoding="utf-8")
+        written.append(md.stem)
+    return written
+
+
 def render_site(notebooks: Path, out: Path, title: str = "minicontainer: the course") -> list[Chapter]:
     """Render the site into ``out`` (replaced as a whole); returns every chapter found.
 
@@ -266,6 +313,7 @@ def render_site(notebooks: Path, out: Path, title: str = "minicontainer: the cou
         raise UsageError(f"cannot create the output folder: {err.strerror.lower()}",
                          op="render course", path=out.parent) from err
     try:
+        solutions = set(render_solutions(notebooks, staging, rendered))
         for i, ch in enumerate(rendered):
             nb = nbformat.read(ch.path, as_version=4)   # joins the line lists nbconvert expects
             resources = {
@@ -281,6 +329,11 @@ def render_site(notebooks: Path, out: Path, title: str = "minicontainer: the cou
             if bad:
                 raise UsageError(f"page would load from the network: {', '.join(sorted(set(bad)))}",
                                  op="render chapter", path=ch.path)
+            missing = sorted({m.group(1) for m in SOLUTION_LINK.finditer(body)} - solutions)
+            if missing:
+                raise UsageError(f"links to solutions that do not exist: {', '.join(missing)}",
+                                 op="render chapter", path=ch.path)
+            body = SOLUTION_LINK.sub(lambda m: f'href="solutions/{m.group(1)}.html{m.group(2) or ""}"', body)   # the rendered page, not the .md
             (staging / ch.page).write_text(body, encoding="utf-8")
         (staging / "index.html").write_text(index_page(chapters, title), encoding="utf-8")
         os.chmod(staging, 0o755)

@@ -43,12 +43,14 @@ def _png_1x1() -> str:
     return base64.b64encode(raw).decode()
 
 
-def _notebook(title, objectives, code_cells, executed=True):
+def _notebook(title, objectives, code_cells, executed=True, extra_markdown=None):
     cells = [{"cell_type": "markdown", "id": "objectives", "metadata": {},
               "source": f"# {title}\n\n## Objectives\n\n" + "\n".join(f"- {o}" for o in objectives)}]
     for n, (source, outputs) in enumerate(code_cells, start=1):
         cells.append({"cell_type": "code", "id": f"code-{n}", "metadata": {}, "source": source,
                       "execution_count": n if executed else None, "outputs": outputs if executed else []})
+    if extra_markdown:
+        cells.append({"cell_type": "markdown", "id": "extra", "metadata": {}, "source": extra_markdown})
     cells.append({"cell_type": "markdown", "id": "key-points", "metadata": {}, "source": "## Key points\n\n- done"})
     return {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
@@ -66,13 +68,18 @@ def chapters(tmp_path):
     nbdir.mkdir()
     _write(nbdir, "00-hello.ipynb", _notebook(
         "00 · Hello, kernel", ["Read `uname -r`", "Explain a **namespace**,\n  wrapped over two lines"],
-        [("print('uts')", [{"output_type": "stream", "name": "stdout", "text": "uts-output-marker\n"}])]))
+        [("print('uts')", [{"output_type": "stream", "name": "stdout", "text": "uts-output-marker\n"}])],
+        extra_markdown="Worked answers: [solutions/00-solutions.md](solutions/00-solutions.md), "
+                       "[exercise 1](solutions/00-solutions.md#exercise-1-whats-the-kernel)"))
     _write(nbdir, "01-figures.ipynb", _notebook(
         "01 · Figures", ["Draw a plot"],
         [("plot()", [{"output_type": "display_data", "metadata": {},
                       "data": {"image/png": _png_1x1(), "text/plain": "<Figure size 10x10 with 1 Axes>"}}])]))
     _write(nbdir, "02-later.ipynb", _notebook("02 · Not run yet", ["Later"], [("1 + 1", [])], executed=False))
     (nbdir / "README.md").write_text("not a chapter")
+    (nbdir / "solutions").mkdir()
+    (nbdir / "solutions" / "00-solutions.md").write_text(
+        "# Solutions 00\n\n## Exercise 1: what's the kernel?\n\n**Exercise 1.** `uname -r` prints it.\n")
     (nbdir / "scratch.ipynb").write_text("{}")     # not NN-topic: ignored
     return nbdir
 
@@ -92,7 +99,7 @@ def test_site_has_an_index_and_one_page_per_executed_chapter(chapters, tmp_path)
     found = bc.render_site(chapters, out)
     assert [c.path.name for c in found] == ["00-hello.ipynb", "01-figures.ipynb", "02-later.ipynb"]
     assert [c.executed for c in found] == [True, True, False]
-    assert sorted(p.name for p in out.iterdir()) == ["00-hello.html", "01-figures.html", "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["00-hello.html", "01-figures.html", "index.html", "solutions"]
 
     index = (out / "index.html").read_text()
     assert re.findall(r'href="([^"]+\.html)"', index) == ["00-hello.html", "01-figures.html"]
@@ -149,7 +156,7 @@ def test_a_rebuild_replaces_the_site_whole(chapters, tmp_path):
     (out / "stale.html").write_text("from an older build")
     (chapters / "01-figures.ipynb").unlink()
     bc.render_site(chapters, out)
-    assert sorted(p.name for p in out.iterdir()) == ["00-hello.html", "index.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["00-hello.html", "index.html", "solutions"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []   # no staging left
 
 
@@ -181,3 +188,28 @@ def test_command_line_prints_what_it_did_and_errors_in_one_line(chapters, tmp_pa
     assert bc.main(["--notebooks", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: find chapters:")
+
+
+def test_solutions_are_rendered_and_chapters_link_to_the_pages(chapters, tmp_path):
+    out = tmp_path / "site"
+    bc.render_site(chapters, out)
+    page = (out / "solutions" / "00-solutions.html").read_text()
+    assert "<strong>Exercise 1.</strong>" in page and "<code>uname -r</code>" in page
+    assert 'href="../00-hello.html"' in page and 'href="../index.html"' in page
+    chapter = (out / "00-hello.html").read_text()
+    assert 'href="solutions/00-solutions.html"' in chapter and 'href="solutions/00-solutions.md' not in chapter
+    assert 'href="solutions/00-solutions.html#exercise-1-whats-the-kernel"' in chapter
+    assert '<h2 id="exercise-1-whats-the-kernel">' in page            # the anchor it points at exists
+
+
+def test_a_link_to_a_missing_solution_fails_the_build(chapters, tmp_path):
+    (chapters / "solutions" / "00-solutions.md").unlink()
+    with pytest.raises(UsageError, match="solutions that do not exist: 00-solutions"):
+        bc.render_site(chapters, tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_real_course_renders_every_solution(tmp_path):
+    written = bc.render_solutions(ROOT / "notebooks", tmp_path, [])
+    assert sorted(written) == sorted(p.stem for p in (ROOT / "notebooks" / "solutions").glob("*.md"))
+    assert len(written) >= 11
