@@ -131,7 +131,7 @@ def start_container(engine, c) -> None:
     with engine.lock:
         slot = engine.attachments.pop(c.id, None)
     if slot is None or not slot.ready.wait(10):
-        engine.runtime.start(c.id)
+        engine.start(c.id)
         return
     sock = slot.conn.fileno()
     tty = bool(c.config.get("tty"))
@@ -148,7 +148,7 @@ def start_container(engine, c) -> None:
 
     def run():
         try:
-            result = engine.runtime.start(c.id, attach=True, **streams)
+            result = engine.start(c.id, attach=True, **streams)
             engine.codes[c.id] = result.exit_code
         except BaseException as err:   # reported to the start request below, or logged
             failure.append(err)

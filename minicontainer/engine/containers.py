@@ -151,7 +151,7 @@ def restart(req):
     if c.state in LIVE:
         lifecycle.restart(req.engine.runtime, c.id, float(timeout))
     else:
-        req.engine.runtime.start(c.id)
+        req.engine.start(c.id)
     return no_content()
 
 

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from .. import paths
-from ..errors import ConflictError, UsageError
+from ..errors import ConflictError, MiniContainerError, UsageError
 from . import MODULES
 from .errors import HTTPError, error_body, status_for
 from .routes import Request, Response, json_response, match
@@ -71,6 +71,25 @@ class Engine:
             from ..runtime import Runtime
             rt = self._local.runtime = Runtime(self.root)
         return rt
+
+    def start(self, cid: str, **kwargs):
+        """Start a container (``Runtime.start``). With ``--trace`` the kernel steps the start took,
+        in the runtime and inside the new container (the ``--explain`` steps), go to the log
+        after the request that caused them: the API call and the kernel work side by side."""
+        try:
+            result = self.runtime.start(cid, explain=self.trace, **kwargs)
+        except MiniContainerError as err:
+            self._trace(cid, getattr(err, "steps", None))
+            raise
+        self._trace(cid, result.steps)
+        return result
+
+    def _trace(self, cid: str, steps) -> None:
+        if not self.trace or not steps:
+            return
+        from ..runtime.explain import aliases_for, format_steps
+        LOG.info("start %s: %d kernel steps\n%s", cid[:12], len(steps),
+                 format_steps(steps, aliases_for(self.runtime, cid)))
 
 
 def load_routes() -> None:
