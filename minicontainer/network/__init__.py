@@ -8,7 +8,7 @@ Modes (``--network``)::
 
     none     a new network namespace with only lo; the runtime brings lo up itself
     host     no new network namespace: the container shares the host's interfaces
-    bridge   the default network (bridge mc0, 10.88.0.0/16, gateway 10.88.0.1)
+    bridge   the default network (bridge mc0, 10.76.0.0/16, gateway 10.76.0.1)
     NAME     a user network made with ``minicontainer network create NAME``
 
 API::

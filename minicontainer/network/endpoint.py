@@ -210,7 +210,8 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
     if start is None:
         raise NetworkError(f"no such process {pid}", op="network connect", path=Path(proc_root) / str(pid))
 
-    bound = bind_all(mappings)            # 1. fails on a used port while nothing exists
+    check_routes(net, proc_root)          # 1. nothing exists yet: a clash fails cleanly
+    bound = bind_all(mappings)            #    and so does a used port
     host_if, temp_if = veth_names(container_id)
     ep = Endpoint(container_id=container_id, network=net.name, name=name, hostname=hostname,
                   prefix=net.prefix, gateway=net.gateway, host_veth=host_if, bridge=net.bridge,
@@ -249,6 +250,20 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
         for sock, _ in bound:             # the proxies hold their own copies now
             sock.close()
     return ep
+
+
+def check_routes(net, proc_root: Path = PROC_ROOT) -> None:
+    """Refuse a network whose subnet another interface of the host also routes (podman's
+    cni-podman0 on 10.76.0.0/16, say): the kernel would send the containers' packets there,
+    and connections to them would hang instead of failing (proc(5), /proc/net/route)."""
+    from .store import host_routes
+    subnet = ipaddress.ip_network(net.subnet)
+    for dev, route in host_routes(proc_root):
+        if dev != net.bridge and route.overlaps(subnet):
+            raise ConflictError(f"network {net.name} ({net.subnet} on {net.bridge}) overlaps the host route {route} "
+                                f"on {dev}: remove {dev} or use another subnet"
+                                + (" (MINICONTAINER_BRIDGE_SUBNET for the default network)" if net.default else ""),
+                                op="network connect")
 
 
 def disconnect(state_root, container_id: str, *, proc_root: Path = PROC_ROOT,

@@ -8,11 +8,11 @@ addresses itself.
 The table belongs to the *bridge*, not to a state root. A bridge is one device on the
 host, and several state roots may plug containers into it: every root's default network
 is the bridge ``mc0``. A table per state root would let two roots both hand out
-10.88.0.2 on it. So there is one small JSON table per bridge in a host-wide runtime
+10.76.0.2 on it. So there is one small JSON table per bridge in a host-wide runtime
 directory on a tmpfs (``/run/minicontainer`` by default; no container survives a reboot,
 and neither does the table)::
 
-    <run_root>/ipam/<bridge>.json   {"10.88.0.2": {"root": "/var/lib/minicontainer", "id": "<container id>"}}
+    <run_root>/ipam/<bridge>.json   {"10.76.0.2": {"root": "/var/lib/minicontainer", "id": "<container id>"}}
     <run_root>/ipam/.lock           flock(2) lock for every read-modify-write (one for all
                                     bridges: a table that empties is removed, its lock could not be)
 

@@ -7,10 +7,10 @@ What gets built for one container (compare ``ip link``/``ip addr`` in ip(8)) ::
 
       host network namespace                     container network namespace
     +-----------------------------+            +---------------------------+
-    | mc0 (bridge) 10.88.0.1/16   |            |                           |
+    | mc0 (bridge) 10.76.0.1/16   |            |                           |
     |   |                         |   veth     |                           |
-    |   +-- mcv<hash>  <==========|============|==> eth0 10.88.0.2/16      |
-    |                             |   pair     |   default via 10.88.0.1   |
+    |   +-- mcv<hash>  <==========|============|==> eth0 10.76.0.2/16      |
+    |                             |   pair     |   default via 10.76.0.1   |
     +-----------------------------+            +---------------------------+
 
 * A **bridge** (bridge(8), Documentation/networking/bridge.rst) is a software

@@ -1,6 +1,6 @@
 """Outbound NAT for bridge networks: forwarding plus masquerade, refcounted per bridge.
 
-A container on ``mc0`` has a private address (10.88.0.2) that no outside host can
+A container on ``mc0`` has a private address (10.76.0.2) that no outside host can
 answer. Two things let it reach the outside anyway, as with Docker and podman:
 
 1. **routing**: the host forwards packets arriving on the bridge to its uplink
@@ -17,9 +17,9 @@ The rules belong to the *bridge*, a host-wide device that several state roots ma
 (every root's default network is ``mc0``), so like the address tables (``ipam.py``) the
 bookkeeping is host-wide::
 
-    <run_root>/nat/<bridge>.json   {"backend": "nftables", "subnets": ["10.88.0.0/16"], "internal": false,
+    <run_root>/nat/<bridge>.json   {"backend": "nftables", "subnets": ["10.76.0.0/16"], "internal": false,
                                     "users": [{"root": "/var/lib/minicontainer", "network": "bridge",
-                                               "subnet": "10.88.0.0/16", "internal": false}]}
+                                               "subnet": "10.76.0.0/16", "internal": false}]}
     <run_root>/nat/ip_forward      "0" when we switched ip_forward on (restored with the last bridge)
     <run_root>/nat/.lock           flock(2) for every change
 

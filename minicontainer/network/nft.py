@@ -13,7 +13,7 @@ so ours never has to touch the host's own rules, and removing it removes all of 
         }
         chain postrouting {            # leaving the host: rewrite the private source address
             type nat hook postrouting priority srcnat; policy accept;
-            ip saddr 10.88.0.0/16 oifname != "mc0" masquerade comment "minicontainer:mc0"
+            ip saddr 10.76.0.0/16 oifname != "mc0" masquerade comment "minicontainer:mc0"
         }
     }
 

@@ -1,6 +1,6 @@
 """Port publishing: parsing ``-p``/``-P`` and binding the host side first.
 
-A container's address (say 10.88.0.2) is private to the host: nothing outside the host
+A container's address (say 10.76.0.2) is private to the host: nothing outside the host
 routes to it. *Publishing* a port makes a host address and port forward to it, as
 ``docker run -p 8080:80`` does. We do it the way docker-proxy does, in user space: a
 small process per mapping listens on HOSTIP:HOSTPORT and copies bytes to and from

@@ -12,9 +12,10 @@ This module only keeps the records; it makes no kernel call and imports no pyrou
     <run_root>/ipam/<bridge>.json           addresses handed out, host-wide (ipam.py)
     <state_root>/networks/endpoints/<id>.json  one per connected container (endpoint.py)
 
-The default network ``bridge`` (device ``mc0``, subnet 10.88.0.0/16, gateway 10.88.0.1)
-is written the first time it is used. 10.88.0.0/16 comes from RFC 1918's private
-10.0.0.0/8 block (podman uses the same default); change it with the constructor's
+The default network ``bridge`` (device ``mc0``, subnet 10.76.0.0/16, gateway 10.76.0.1)
+is written the first time it is used. 10.76.0.0/16 comes from RFC 1918's private
+10.0.0.0/8 block, away from podman's 10.88.0.0/16 and Docker's 172.17.0.0/16 (a host running
+either keeps its bridge); change it with the constructor's
 ``default_subnet`` or ``$MINICONTAINER_BRIDGE_SUBNET`` before first use. User networks
 get the first free /24 from 10.89.0.0/16 unless a subnet is given, and two networks may
 never overlap: the kernel would not know which bridge to route an address to. Subnets
@@ -40,7 +41,7 @@ from ..paths import PROC_ROOT
 
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "mc0"
-DEFAULT_SUBNET = "10.88.0.0/16"
+DEFAULT_SUBNET = "10.76.0.0/16"
 USER_POOL = "10.89.0.0/16"      # user networks take /24s from here
 USER_PREFIX = 24
 RESERVED_NAMES = ("none", "host")  # network modes, not networks

@@ -137,7 +137,7 @@ def test_bridge_gives_eth0_with_an_address_and_a_route(cli, state_root):
     res = mc(cli, state_root, "run", "--rm", "busybox", "sh", "-c",
              "ip -4 -o addr show eth0; ip route; ip -o link show eth0")
     assert res.returncode == 0, res.stderr
-    assert "inet 10.88." in res.stdout and "default via 10.88.0.1" in res.stdout
+    assert "inet 10.76." in res.stdout and "default via 10.76.0.1" in res.stdout
     peer = int(res.stdout.split("eth0@if")[1].split(":")[0])   # the host end's ifindex
     assert peer not in host_ifindexes()                         # gone with the container
     assert network_leftovers(state_root) == CLEAN
@@ -393,7 +393,7 @@ def test_bad_network_input(cli, state_root, args, message):
 
 def test_overlapping_subnet_is_refused_and_nothing_is_recorded(cli, state_root, make_network):
     net = make_network()
-    for subnet in (net["subnet"], net["subnet"].rsplit(".", 1)[0] + ".128/25", "10.88.7.0/24"):
+    for subnet in (net["subnet"], net["subnet"].rsplit(".", 1)[0] + ".128/25", "10.76.7.0/24"):
         res = mc(cli, state_root, "network", "create", "--subnet", subnet, "overlapper")
         assert res.returncode == 125 and "overlaps" in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1

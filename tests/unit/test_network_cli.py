@@ -32,7 +32,7 @@ def test_network_create_ls_inspect_rm(capsys, tmp_path):
 
 def test_port_lists_mappings_by_name_or_id_prefix(capsys, tmp_path):
     store = NetworkStore(tmp_path)
-    save(store, Endpoint(container_id="0123456789ab", network="bridge", name="web", ip="10.88.0.2", prefix=16,
+    save(store, Endpoint(container_id="0123456789ab", network="bridge", name="web", ip="10.76.0.2", prefix=16,
                          ports=[{"host_ip": "127.0.0.1", "host_port": 8080, "container_port": 80, "proto": "tcp"},
                                 {"host_ip": "0.0.0.0", "host_port": 5353, "container_port": 53, "proto": "udp"}]))
     rc, out, _ = run(capsys, tmp_path, "port", "web")

@@ -57,7 +57,7 @@ class FakeNft:
 
 
 def test_nft_script_for_a_nat_network():
-    text = nft.install_script("mc0", ["10.88.0.0/16"], internal=False)
+    text = nft.install_script("mc0", ["10.76.0.0/16"], internal=False)
     assert text.splitlines() == [
         "add table ip minicontainer",
         "add chain ip minicontainer forward { type filter hook forward priority filter; policy accept; }",
@@ -65,7 +65,7 @@ def test_nft_script_for_a_nat_network():
         'add rule ip minicontainer forward oifname "mc0" iifname != "mc0" ct state established,related accept '
         'comment "minicontainer:mc0"',
         'add rule ip minicontainer forward oifname "mc0" iifname != "mc0" drop comment "minicontainer:mc0"',
-        'add rule ip minicontainer postrouting ip saddr 10.88.0.0/16 oifname != "mc0" masquerade '
+        'add rule ip minicontainer postrouting ip saddr 10.76.0.0/16 oifname != "mc0" masquerade '
         'comment "minicontainer:mc0"']
 
 
@@ -84,7 +84,7 @@ def test_nft_refuses_a_name_that_would_break_the_script():
 def test_nft_remove_deletes_by_handle_and_the_table_with_the_last_bridge():
     fake = FakeNft()
     backend = nft.Nftables(RecordingRunner(fake))
-    backend.install("mc0", ["10.88.0.0/16"], False)
+    backend.install("mc0", ["10.76.0.0/16"], False)
     backend.install("mcbr-a", ["10.89.0.0/24"], False)
     assert backend.bridges() == {"mc0", "mcbr-a"}
     backend.runner.calls.clear()
@@ -103,8 +103,8 @@ def test_nft_remove_deletes_by_handle_and_the_table_with_the_last_bridge():
 def test_nft_install_replaces_a_bridges_old_rules():
     fake = FakeNft()
     backend = nft.Nftables(RecordingRunner(fake))
-    backend.install("mc0", ["10.88.0.0/16"], False)
-    backend.install("mc0", ["10.88.0.0/16"], False)
+    backend.install("mc0", ["10.76.0.0/16"], False)
+    backend.install("mc0", ["10.76.0.0/16"], False)
     assert len(fake.rules) == 3
     assert backend.runner.scripts()[-1].startswith("delete rule ip minicontainer forward handle 4\n")
 
@@ -113,17 +113,17 @@ def test_nft_error_is_one_line():
     fake = FakeNft()
     fake.fail_script = True
     with pytest.raises(NetworkError, match="nft -f -: could not process rule: operation not supported"):
-        nft.Nftables(RecordingRunner(fake)).install("mc0", ["10.88.0.0/16"], False)
+        nft.Nftables(RecordingRunner(fake)).install("mc0", ["10.76.0.0/16"], False)
 
 
 def test_iptables_rules_and_removal():
-    rules = iptables.rules_for("mc0", ["10.88.0.0/16"], False)
+    rules = iptables.rules_for("mc0", ["10.76.0.0/16"], False)
     assert ("nat", "MINICONTAINER-POSTROUTING",
-            ["-s", "10.88.0.0/16", "!", "-o", "mc0", "-m", "comment", "--comment", "minicontainer:mc0",
+            ["-s", "10.76.0.0/16", "!", "-o", "mc0", "-m", "comment", "--comment", "minicontainer:mc0",
              "-j", "MASQUERADE"]) in rules
     assert not any("MASQUERADE" in r[2] for r in iptables.rules_for("b", ["10.89.0.0/24"], True))
     listing = {"filter": ["-A MINICONTAINER-FORWARD -o mc0 ! -i mc0 -m comment --comment minicontainer:mc0 -j DROP"],
-               "nat": ["-A MINICONTAINER-POSTROUTING -s 10.88.0.0/16 ! -o mc0 -m comment "
+               "nat": ["-A MINICONTAINER-POSTROUTING -s 10.76.0.0/16 ! -o mc0 -m comment "
                        "--comment minicontainer:mc0 -j MASQUERADE"]}
 
     def answer(argv, stdin):

@@ -138,6 +138,6 @@ def test_a_recycled_pid_is_not_ours(tmp_path):
 
 
 def test_proxy_command_line_is_a_bare_interpreter():
-    argv = proxies.proxy_argv(parse_publish("127.0.0.1:8080:80/udp"), 3, "10.88.0.2", "abc")
+    argv = proxies.proxy_argv(parse_publish("127.0.0.1:8080:80/udp"), 3, "10.76.0.2", "abc")
     assert argv[1:4] == ["-I", "-S", "-B"] and argv[4].endswith("proxy.py")
-    assert argv[5:] == ["udp", "3", "10.88.0.2", "80", "--container", "abc"]
+    assert argv[5:] == ["udp", "3", "10.76.0.2", "80", "--container", "abc"]

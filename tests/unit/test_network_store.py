@@ -43,8 +43,8 @@ def test_host_routes_are_read_from_proc(tmp_path):
 def test_default_network_is_written_on_first_use(store):
     assert store.ls() == []
     net = store.inspect("bridge")
-    assert (net.bridge, net.subnet, net.gateway, net.default) == ("mc0", "10.88.0.0/16", "10.88.0.1", True)
-    assert json.loads((store.root / "bridge.json").read_text())["subnet"] == "10.88.0.0/16"
+    assert (net.bridge, net.subnet, net.gateway, net.default) == ("mc0", "10.76.0.0/16", "10.76.0.1", True)
+    assert json.loads((store.root / "bridge.json").read_text())["subnet"] == "10.76.0.0/16"
     assert [n.name for n in store.ls()] == ["bridge"]
 
 
@@ -149,11 +149,11 @@ def test_veth_names_are_stable_short_and_distinct():
 
 
 def test_hosts_text_lists_self_then_peers():
-    text = hosts_text([("10.88.0.2", ["web", "web", "c1"])], [("10.88.0.10", ["db"]), ("10.88.0.3", ["cache"])])
+    text = hosts_text([("10.76.0.2", ["web", "web", "c1"])], [("10.76.0.10", ["db"]), ("10.76.0.3", ["cache"])])
     lines = text.splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost"
-    assert "10.88.0.2\tweb c1" in lines
-    assert lines[-2:] == ["10.88.0.3\tcache", "10.88.0.10\tdb"]
+    assert "10.76.0.2\tweb c1" in lines
+    assert lines[-2:] == ["10.76.0.3\tcache", "10.76.0.10\tdb"]
 
 
 def test_resolv_conf_drops_loopback_nameservers():
@@ -164,7 +164,7 @@ def test_resolv_conf_drops_loopback_nameservers():
 
 def test_hosts_rewritten_in_place_for_every_member(store, tmp_path):
     dirs = {}
-    for i, (cid, ip) in enumerate([("c1", "10.88.0.2"), ("c2", "10.88.0.3")]):
+    for i, (cid, ip) in enumerate([("c1", "10.76.0.2"), ("c2", "10.76.0.3")]):
         dirs[cid] = tmp_path / cid
         dirs[cid].mkdir()
         save(store, Endpoint(container_id=cid, network="bridge", name=f"n{i}", hostname=cid, ip=ip,
@@ -175,8 +175,8 @@ def test_hosts_rewritten_in_place_for_every_member(store, tmp_path):
     with store.lock():
         rewrite_hosts(store, "bridge")
     assert os.stat(hosts1).st_ino == inode           # same file: a bind mount still shows it
-    assert "10.88.0.3\tn1 c2" in hosts1.read_text() and "old content" not in hosts1.read_text()
-    assert "10.88.0.2\tn0 c1" in (dirs["c2"] / "hosts").read_text()
+    assert "10.76.0.3\tn1 c2" in hosts1.read_text() and "old content" not in hosts1.read_text()
+    assert "10.76.0.2\tn0 c1" in (dirs["c2"] / "hosts").read_text()
 
 
 def test_ipam_is_per_bridge_so_two_state_roots_never_share_an_address(tmp_path):
@@ -190,16 +190,16 @@ def test_ipam_is_per_bridge_so_two_state_roots_never_share_an_address(tmp_path):
         ip_a = Ipam(a).allocate(net_a, "c1")
     with b.lock():
         ip_b = Ipam(b).allocate(net_b, "c1")              # the same container id, in another root
-    assert str(ip_a) == "10.88.0.2" and str(ip_b) == "10.88.0.3"
-    assert Ipam(a).table("bridge") == {"10.88.0.2": "c1"} and Ipam(b).table("bridge") == {"10.88.0.3": "c1"}
+    assert str(ip_a) == "10.76.0.2" and str(ip_b) == "10.76.0.3"
+    assert Ipam(a).table("bridge") == {"10.76.0.2": "c1"} and Ipam(b).table("bridge") == {"10.76.0.3": "c1"}
     with b.lock():
-        assert Ipam(b).release("bridge", "c1") == ["10.88.0.3"]
+        assert Ipam(b).release("bridge", "c1") == ["10.76.0.3"]
     assert Ipam(a).owners("bridge") == {"c1"}             # b's release left a's entry alone
     shutil.rmtree(tmp_path / "a")                          # a state root that is gone has no containers
     with b.lock():
-        assert str(Ipam(b).allocate(net_b, "c2")) == "10.88.0.2"
+        assert str(Ipam(b).allocate(net_b, "c2")) == "10.76.0.2"
     table = json.loads((tmp_path / "run" / "ipam" / "mc0.json").read_text())
-    assert table == {"10.88.0.2": {"root": str(tmp_path / "b"), "id": "c2"}}
+    assert table == {"10.76.0.2": {"root": str(tmp_path / "b"), "id": "c2"}}
 
 
 def test_a_damaged_address_table_is_an_error_not_an_empty_one(tmp_path):

@@ -40,10 +40,10 @@ def test_values_units_and_the_one_second_minimum():
 def test_parser_reads_every_kind_of_line():
     ws = wl.catalogue(["cpu", "process", "net-rtt"])
     text = "\n".join([
-        "noise before", "@@wl env timer=/t bb=/bin/busybox wldir=/tmp peer=10.88.0.1",
+        "noise before", "@@wl env timer=/t bb=/bin/busybox wldir=/tmp peer=10.76.0.1",
         "@@wl cpu 1 rc=0 @@t work=1000 ns=1700000000 cpu_ns=1500000000 rc=0 check=ab",
         "@@wl process 1 rc=0 @@t work=1 ns=1500000000 cpu_ns=900000000 rc=0",
-        "@@wl net-rtt 1 rc=0 PING 10.88.0.1 (10.88.0.1): 56 data bytes --- 10.88.0.1 ping "
+        "@@wl net-rtt 1 rc=0 PING 10.76.0.1 (10.76.0.1): 56 data bytes --- 10.76.0.1 ping "
         "statistics --- 200 packets transmitted, 200 packets received, 0% packet loss round-trip "
         "min/avg/max = 0.010/0.023/0.150 ms @@t work=1 ns=1100000000 cpu_ns=50000000 rc=0",
         "@@wl cpu 2 rc=0 @@t work=1000 ns=1200000000 cpu_ns=400000000 rc=0 check=ab",
@@ -52,7 +52,7 @@ def test_parser_reads_every_kind_of_line():
         "@@wl cpu 3 rc=139",
         "@@wl done"])
     samples, env = wl.parse(text, ws)
-    assert env == {"timer": "/t", "bb": "/bin/busybox", "wldir": "/tmp", "peer": "10.88.0.1"}
+    assert env == {"timer": "/t", "bb": "/bin/busybox", "wldir": "/tmp", "peer": "10.76.0.1"}
     got = {(s.workload, s.trial): s for s in samples}
     # cpu is reported from the CPU clock (1.5 s), not the wall clock (1.7 s)
     assert got["cpu", 1].status == "ok" and got["cpu", 1].value == pytest.approx(1000 / 1.5)

@@ -48,7 +48,7 @@ def test_network_crud_and_errors(client, engine, netname):
             assert err.value.status_code == 400 and needle in str(err.value), kw
         with pytest.raises(docker.errors.APIError) as err:         # overlaps the default network's subnet
             client.networks.create(netname + "x", ipam=docker.types.IPAMConfig(
-                pool_configs=[docker.types.IPAMPool(subnet="10.88.5.0/24")]))
+                pool_configs=[docker.types.IPAMPool(subnet="10.76.5.0/24")]))
         assert err.value.status_code == 409 and "overlaps" in str(err.value)
         assert store.record(netname + "x") is None
         inner = client.networks.create(netname + "i", internal=True)
