@@ -104,8 +104,9 @@ def parse_boot(lines: list[SerialLine], t_exec: float, t_first_byte: float | Non
         if kind == "phase":
             key = "init_marker" if name == "init" else name
             ph.host.setdefault(key, rel)
-            if "uptime" in fields:
-                ph.guest_uptime.setdefault(name, float(fields["uptime"]))
+            uptime = re.match(r"\d+(?:\.\d+)?", fields.get("uptime", ""))
+            if uptime:     # the serial line may carry console noise right after the figure ("2.80[")
+                ph.guest_uptime.setdefault(name, float(uptime.group()))
         elif kind == "mem":
             ph.mem_total_kb = int(fields.get("total_kb", 0)) or None
             ph.mem_available_kb = int(fields.get("available_kb", 0)) or None

@@ -212,6 +212,14 @@ class Request:
         except ValueError as err:
             raise HTTPError(400, f"invalid JSON: {err}") from err
 
+    def drain_small(self, limit: int = 1 << 20) -> None:
+        """Read and drop an unread body of a known, small length, so an early answer (a 404
+        before the handler looked at the body) does not close the connection under a client
+        that is still sending it (it would see a broken pipe instead of the answer)."""
+        if self._reader is None and not self._chunked and self._length and self._length <= limit:
+            self.rfile.read(self._length)
+            self._length = 0
+
     def body_consumed(self) -> bool:
         if self._reader is not None:
             return self._reader.finished

@@ -216,6 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
 
     def _send(self, req: Request | None, resp: Response) -> None:
+        if req is not None and not req.body_consumed():
+            try:
+                req.drain_small()
+            except OSError as err:
+                LOG.debug("could not drain the request body: %s", err)
         if req is None or not req.body_consumed():
             self.close_connection = True     # an unread body would be read as the next request
         if resp.hijack is not None:

@@ -210,3 +210,12 @@ def test_probe_kvm_without_device_or_kernel(tmp_path):
     assert qemu.resolve_accel("tcg") == ("tcg", "chosen by the user")
     with pytest.raises(MiniContainerError):
         qemu.resolve_accel("hvf")
+
+
+def test_console_noise_after_an_uptime_figure_is_dropped():
+    """A CI run read '@@vmc phase init uptime=2.80[' (console noise glued to the number)."""
+    t0 = 1000.0
+    noisy = [(dt, text.replace("uptime=1.28", "uptime=1.28[")) for dt, text in RECORDED]
+    ph = parse_boot([SerialLine(t0 + dt, text) for dt, text in noisy], t_exec=t0, t_first_byte=t0 + 0.600,
+                    t_exit=t0 + 1.860)
+    assert ph.guest_uptime["init"] == 1.28
