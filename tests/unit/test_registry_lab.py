@@ -131,7 +131,7 @@ def test_login_wrong_then_right_password_0600_push_logout(lab_registry_auth, sto
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unauthorized" in err[0]
     assert not (docker_config / "config.json").exists()
-    assert main(root + ["login", "-u", "alice", "-p", reg.users["alice"], reg.address]) == 0
+    assert main(root + ["login", "-u", "alice", f"--password={reg.users['alice']}", reg.address]) == 0
     assert capsys.readouterr().out.strip() == "Login Succeeded"
     cfg = docker_config / "config.json"
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
