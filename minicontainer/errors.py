@@ -35,6 +35,10 @@ class UsageError(MiniContainerError):
     """Bad input on the command line or in an API call (checked before anything is created)."""
 
 
+class AuthError(UsageError):
+    """A registry refused the credentials, or wants some (HTTP 401/403)."""
+
+
 class NotFoundError(MiniContainerError):
     """An image, container, volume or network that does not exist."""
 

@@ -26,3 +26,22 @@ def cli():
             pytest.skip("minicontainer console script is not installed")
         path = Path(found)
     return str(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _default_bridge_cleanup():
+    """The default bridge (mc0) stays between containers, as docker0 does; but a test session
+    that created it removes it again, and its outbound NAT rules, so the host is left as it was found.
+    Here, not in tests/privileged/: the VM tests' container series use the default bridge too."""
+    if os.geteuid() != 0:            # only root tests make bridges
+        yield
+        return
+    import tempfile
+    from minicontainer.network import DEFAULT_BRIDGE, NetworkStore
+    from minicontainer.network.links import bridge_exists, delete_bridge
+    from minicontainer.network.nat import Nat
+    existed = bridge_exists(DEFAULT_BRIDGE)
+    yield
+    if not existed and bridge_exists(DEFAULT_BRIDGE):
+        delete_bridge(DEFAULT_BRIDGE)
+        Nat(NetworkStore(tempfile.gettempdir())).forget(DEFAULT_BRIDGE)

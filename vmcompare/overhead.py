@@ -209,8 +209,18 @@ def run_container(workloads, trials: int, *, state_root: Path | None = None, sec
         env.error = f"container run exceeded {timeout:g} s"
         return env
     finally:
+        _remove_containers(binary, root)   # a run killed at its timeout leaves its container running
         if own:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_containers(binary: Path, root: Path) -> None:
+    """``rm -f`` every container of ``root`` (its cgroups, mounts and processes go with it)."""
+    listed = subprocess.run([str(binary), "--root", str(root), "ps", "-aq"], capture_output=True, text=True,
+                            timeout=60)
+    ids = listed.stdout.split()
+    if ids:
+        subprocess.run([str(binary), "--root", str(root), "rm", "-f", *ids], capture_output=True, timeout=120)
 
 
 def _guest_prologue(disk: bool, net: bool) -> str:

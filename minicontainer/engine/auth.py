@@ -10,7 +10,7 @@ Docker Hub is never contacted from here.
 
 from __future__ import annotations
 
-from ..errors import MiniContainerError, UsageError
+from ..errors import AuthError, MiniContainerError, UsageError
 from .errors import HTTPError
 from .routes import route
 
@@ -45,10 +45,10 @@ def system_auth(req):
     server = server_of(address)
     try:
         verify(Settings.load(req.engine.root), server, user, password)
-    except UsageError as err:
-        if "unauthorized" in str(err) or "authentication required" in str(err):
-            raise HTTPError(401, f"login attempt to {server} failed: {err}") from err
-        raise
+    except AuthError as err:
+        raise HTTPError(401, f"login attempt to {server} failed: {err}") from err
+    except UsageError:
+        raise                # a bad server name, no user: a 400 with its own message
     except MiniContainerError as err:
         raise HTTPError(500, f"login attempt to {server} failed: {err}") from err
     return {"Status": "Login Succeeded", "IdentityToken": ""}

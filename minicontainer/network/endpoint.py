@@ -254,16 +254,16 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
 
 def check_routes(net, proc_root: Path = PROC_ROOT) -> None:
     """Refuse a network whose subnet another interface of the host also routes (podman's
-    cni-podman0 on 10.76.0.0/16, say): the kernel would send the containers' packets there,
+    cni-podman0 on 10.88.0.0/16, say): the kernel would send the containers' packets there,
     and connections to them would hang instead of failing (proc(5), /proc/net/route)."""
-    from .store import host_routes
-    subnet = ipaddress.ip_network(net.subnet)
-    for dev, route in host_routes(proc_root):
-        if dev != net.bridge and route.overlaps(subnet):
-            raise ConflictError(f"network {net.name} ({net.subnet} on {net.bridge}) overlaps the host route {route} "
-                                f"on {dev}: remove {dev} or use another subnet"
-                                + (" (MINICONTAINER_BRIDGE_SUBNET for the default network)" if net.default else ""),
-                                op="network connect")
+    from .store import route_clash
+    clash = route_clash(net.subnet, {net.bridge}, proc_root)
+    if clash:
+        dev, route = clash
+        raise ConflictError(f"network {net.name} ({net.subnet} on {net.bridge}) overlaps the host route {route} "
+                            f"on {dev}: remove {dev} or use another subnet"
+                            + (" (MINICONTAINER_BRIDGE_SUBNET for the default network)" if net.default else ""),
+                            op="network connect")
 
 
 def disconnect(state_root, container_id: str, *, proc_root: Path = PROC_ROOT,

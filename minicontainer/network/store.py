@@ -122,6 +122,16 @@ def host_routes(proc_root: Path = PROC_ROOT) -> list[tuple[str, ipaddress.IPv4Ne
     return routes
 
 
+def route_clash(subnet, bridges, proc_root: Path = PROC_ROOT) -> tuple[str, ipaddress.IPv4Network] | None:
+    """The first host route overlapping ``subnet`` on a device other than ``bridges`` (ours):
+    the kernel would send the subnet's packets there (podman's cni-podman0, a VPN...)."""
+    subnet = ipaddress.ip_network(subnet)
+    for dev, route in host_routes(proc_root):
+        if dev not in bridges and route.overlaps(subnet):
+            return dev, route
+    return None
+
+
 class NetworkStore:
     """The networks of one state root. Every change happens under :meth:`lock`."""
 
@@ -207,10 +217,10 @@ class NetworkStore:
                     if wanted.overlaps(ipaddress.ip_network(other.subnet)):
                         raise ConflictError(f"subnet {wanted} overlaps network {other.name} ({other.subnet})",
                                             op="network create")
-                for dev, route in host_routes(self.proc_root):
-                    if wanted.overlaps(route) and dev not in {o.bridge for o in others}:
-                        raise ConflictError(f"subnet {wanted} overlaps the host route {route} on {dev}",
-                                            op="network create")
+                clash = route_clash(wanted, {o.bridge for o in others}, self.proc_root)
+                if clash:
+                    raise ConflictError(f"subnet {wanted} overlaps the host route {clash[1]} on {clash[0]}",
+                                        op="network create")
             else:
                 wanted = self._free_subnet(others)
             net = self._new(name, bridge, wanted, internal=internal)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urljoin, urlsplit
 
-from ..errors import ImageError, MiniContainerError, NotFoundError, UsageError
+from ..errors import AuthError, ImageError, MiniContainerError, NotFoundError, UsageError
 from . import auth
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -106,7 +106,7 @@ class Session:
         except self._httpx.HTTPError as err:
             raise ImageError(f"token request failed: {err}", op="auth", path=realm) from err
         if r.status_code in (401, 403):
-            raise UsageError("unauthorized: incorrect username or password", op="auth", path=where)
+            raise AuthError("unauthorized: incorrect username or password", op="auth", path=where)
         if r.status_code != 200:
             raise UsageError(f"token endpoint answered {r.status_code}", op="auth", path=realm)
         try:
@@ -186,7 +186,7 @@ class Session:
         if response.status_code == 404:
             raise NotFoundError(text, op=method.lower(), path=where)
         if response.status_code in (401, 403):
-            raise UsageError(text if code else "unauthorized: authentication required", op=method.lower(), path=where)
+            raise AuthError(text if code else "unauthorized: authentication required", op=method.lower(), path=where)
         raise MiniContainerError(text, op=method.lower(), path=where)
 
     def __str__(self) -> str:

@@ -46,6 +46,10 @@ class Record:
     pid_start: int = 0
     created: float = 0.0
     cgroup: str = ""
+    # where create put it, per controller ("devices" too): a relative cgroupsPath is placed
+    # under the *caller's* cgroup (runc's rule), and conmon or a containerd shim calls create
+    # from another cgroup than the engine that later calls delete, so the paths are kept
+    cgroup_dirs: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
 
 
@@ -105,9 +109,16 @@ class Store:
 
     # -- cgroups ---------------------------------------------------------------
     def cgroup(self, rec_or_name, sys):
-        from ..cgroups import detect, new_manager
+        """The container's cgroup: at the directories create recorded, or placed from the caller."""
+        from ..cgroups import detect, manager_for_dirs, new_manager
+        layout = detect(self.cgroup_root, self.proc_root)
+        if isinstance(rec_or_name, Record) and rec_or_name.cgroup_dirs:
+            rec = rec_or_name
+            depth = len(rec.cgroup.strip("/").split("/"))
+            dirs = {c: Path(p) for c, p in rec.cgroup_dirs.items() if c != "devices"}
+            return manager_for_dirs(layout, rec.cgroup, dirs, {p: p.parents[depth - 1] for p in dirs.values()}, sys)
         name = rec_or_name.cgroup if isinstance(rec_or_name, Record) else rec_or_name
-        return new_manager(detect(self.cgroup_root, self.proc_root), name, sys, proc_root=self.proc_root)
+        return new_manager(layout, name, sys, proc_root=self.proc_root)
 
     def _frozen(self, rec: Record) -> bool:
         return (self.dir(rec.id) / "paused").exists()
@@ -151,7 +162,11 @@ class Store:
             if lim is not None:
                 cgroup.apply(lim)
             launch.cgroup_procs = [str(p) for p in cgroup.procs_files()]
-            launch.cgroup_procs += devices.apply(self, name, spec, sys)
+            device_procs = devices.apply(self, name, spec, sys)
+            launch.cgroup_procs += device_procs
+            rec.cgroup_dirs = {c: str(p) for c, p in cgroup.dirs.items()}
+            if device_procs:
+                rec.cgroup_dirs["devices"] = str(Path(device_procs[0]).parent)
             launch.direct, launch.stdio = True, {0: 0, 1: 1, 2: 2}
             launch.interactive = True
             if not start_now:
@@ -226,7 +241,7 @@ class Store:
             while alive(self.proc_root, rec.pid, rec.pid_start) and time.monotonic() < deadline:
                 time.sleep(0.005)
         _quiet(cgroup.remove)
-        _quiet(devices.remove, self, rec.cgroup, sys)
+        _quiet(devices.remove, self, rec.cgroup, sys, rec.cgroup_dirs.get("devices"))
         shutil.rmtree(self.dir(cid), ignore_errors=True)
 
     def pause(self, cid: str, frozen: bool, sys=None) -> None:
@@ -289,9 +304,12 @@ def _write_pid(path: str, pid: int) -> None:
 
 
 def _quiet(fn, *args):
+    """Run a cleanup step whose failure must not stop the rest (the debug log records it)."""
     try:
         return fn(*args)
-    except (MiniContainerError, OSError):
+    except (MiniContainerError, OSError) as err:
+        from .. import log
+        log.swallowed("runc", getattr(fn, "__name__", "cleanup"), err)
         return None
 
 

@@ -14,6 +14,8 @@ a config that denies everything still leaves a container its /dev.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..cgroups import detect
 from ..cgroups.detect import cgroup_dir, parse_proc_cgroup
 from ..errors import UsageError
@@ -66,7 +68,8 @@ def apply(store, name: str, spec, sys) -> list[str]:
     return [str(path / "cgroup.procs")]
 
 
-def remove(store, name: str, sys) -> None:
-    path = _dir(store, name)
-    if path is not None and path.is_dir():
-        sys.rmdir(str(path), "the container's devices cgroup")
+def remove(store, name: str, sys, recorded: str | None = None) -> None:
+    """rmdir the devices cgroup: at ``recorded`` (where create put it) if known."""
+    where = Path(recorded) if recorded else _dir(store, name)
+    if where is not None and where.is_dir():
+        sys.rmdir(str(where), "the container's devices cgroup")

@@ -61,17 +61,3 @@ def state_root(image_root, tmp_path):
     left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
     for kind in ("mounts", "processes", "cgroups", "monitors", "addresses"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _default_bridge_cleanup():
-    """The default bridge (mc0) stays between containers, as docker0 does; but a test session
-    that created it removes it again, and its outbound NAT rules, so the host is left as it was found."""
-    from minicontainer.network import DEFAULT_BRIDGE, NetworkStore
-    from minicontainer.network.links import bridge_exists, delete_bridge
-    from minicontainer.network.nat import Nat
-    existed = bridge_exists(DEFAULT_BRIDGE)
-    yield
-    if not existed and bridge_exists(DEFAULT_BRIDGE):
-        delete_bridge(DEFAULT_BRIDGE)
-        Nat(NetworkStore(tempfile.gettempdir())).forget(DEFAULT_BRIDGE)

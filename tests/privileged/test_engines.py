@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from podman_host import libpod_cgroups, podman_leftovers_removed
 
 BIN = Path(sys.executable).parent
 OURS = str(BIN / "minicontainer-runc")
@@ -61,14 +62,19 @@ def podman(tmp_path, busybox_tar):
             raise AssertionError(f"podman {args}: {res.returncode} {res.stderr}")
         return res
 
-    run("load", "-i", str(busybox_tar))
-    yield run
-    run("rm", "--all", "--force", "--time", "0", check=False)
-    left = sorted(set(_leftover_runc_containers(runc_root)) - before)
-    run("rmi", "--all", "--force", check=False)
-    subprocess.run(["umount", "-R", runroot], capture_output=True)
-    shutil.rmtree(runroot, ignore_errors=True)
+    cgroups = libpod_cgroups()
+    with podman_leftovers_removed():
+        run("load", "-i", str(busybox_tar))
+        yield run
+        run("rm", "--all", "--force", "--time", "0", check=False)
+        left = sorted(set(_leftover_runc_containers(runc_root)) - before)
+        # what minicontainer-runc made (libpod-<id>) is gone before podman's own parents go
+        ours = sorted(p for p in libpod_cgroups() - cgroups if p.name.startswith("libpod-"))
+        run("rmi", "--all", "--force", check=False)
+        subprocess.run(["umount", "-R", runroot], capture_output=True)
+        shutil.rmtree(runroot, ignore_errors=True)
     assert not left, f"minicontainer-runc containers left behind: {left}"
+    assert not ours, f"container cgroups left behind: {ours}"
 
 
 def test_podman_run_rm(podman):

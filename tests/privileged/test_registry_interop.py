@@ -4,12 +4,12 @@ podman pulls and runs what minicontainer pushed. All on a registry the fixture s
 127.0.0.1; podman gets private --root/--runroot and its cgroups are cleaned after it."""
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 
 import pytest
+from podman_host import libpod_cgroups, podman_leftovers_removed
 
 from minicontainer import paths
 from minicontainer.images.store import ImageStore
@@ -65,16 +65,6 @@ def test_skopeo_copies_what_we_pushed_and_we_pull_what_skopeo_pushed(state_root,
     assert (got.layer_dirs[0] / "bin" / "busybox").exists()
 
 
-def _libpod_cgroups() -> set:
-    found = set()
-    for hierarchy in paths.CGROUP_ROOT.iterdir():
-        parent = hierarchy / "libpod_parent"
-        if parent.is_dir():
-            found.add(parent)
-            found.update(p for p in parent.iterdir() if p.is_dir())
-    return found
-
-
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed (install-system-deps.sh)")
 def test_podman_pulls_and_runs_what_we_pushed(state_root, lab_registry, docker_config, tmp_path):
     store = ImageStore(state_root)
@@ -85,23 +75,21 @@ def test_podman_pulls_and_runs_what_we_pushed(state_root, lab_registry, docker_c
     runroot = tempfile.mkdtemp(prefix="mc-podrun-")              # podman refuses a runroot over 50 characters
     pod = ["podman", "--root", str(tmp_path / "podman-root"), "--runroot", runroot,
            "--runtime", shutil.which("runc") or "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
-    before = _libpod_cgroups()
+    before = libpod_cgroups()
     try:
-        r = run(pod + ["pull", "--tls-verify=false", ref])
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == store.resolve(ref).id[7:]         # podman's image ID is our config digest
-        r = run(pod + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                       "--ulimit", "nproc=4096:4096", ref, "echo", "hi from podman"])
-        assert r.returncode == 0, r.stderr
-        assert r.stdout == "hi from podman\n"
-    finally:
-        run(pod + ["rm", "-af"])
-        run(pod + ["rmi", "-af"])
-        for cg in sorted(_libpod_cgroups() - before, key=lambda p: len(str(p)), reverse=True):
+        with podman_leftovers_removed():
             try:
-                os.rmdir(cg)
-            except OSError:
-                pass                  # still in use by somebody else's podman: not ours to remove
+                r = run(pod + ["pull", "--tls-verify=false", ref])
+                assert r.returncode == 0, r.stderr
+                assert r.stdout.strip() == store.resolve(ref).id[7:]         # podman's image ID is our config digest
+                r = run(pod + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
+                               "--ulimit", "nproc=4096:4096", ref, "echo", "hi from podman"])
+                assert r.returncode == 0, r.stderr
+                assert r.stdout == "hi from podman\n"
+            finally:
+                run(pod + ["rm", "-af"])
+                run(pod + ["rmi", "-af"])
+    finally:
         shutil.rmtree(runroot, ignore_errors=True)
-    assert not (_libpod_cgroups() - before)
+    assert not (libpod_cgroups() - before)
 
