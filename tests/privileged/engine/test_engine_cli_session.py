@@ -144,11 +144,20 @@ def test_run_and_exec_with_a_terminal(docker_cli, engine):
 
 
 @pytest.mark.parametrize("n", [20])
-def test_parallel_runs_through_one_engine(docker_cli, engine, n):
-    """20 clients at once: all succeed, each container got its own id (hostname) and address."""
+def test_parallel_runs_through_one_engine(docker_cli, engine, n, tmp_path):
+    """20 clients at once: all succeed, each container got its own id (hostname) and address.
+
+    A --rm container gives its address back when it exits, so a later one may rightly get it
+    again: each container signs in to a shared directory and waits until all n are alive, so
+    the n addresses printed were all held at the same time and must differ."""
     import subprocess
-    procs = [subprocess.Popen([docker_cli.binary, "run", "--rm", "busybox", "sh", "-c",
-                               "cat /etc/hostname; ip -4 -o addr show eth0 | awk '{print $4}'"],
+    barrier = tmp_path / "alive"
+    barrier.mkdir()
+    script = (f"touch /alive/$(cat /etc/hostname); i=0; "
+              f"while [ $(ls /alive | wc -l) -lt {n} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; "
+              "cat /etc/hostname; ip -4 -o addr show eth0 | awk '{print $4}'")
+    procs = [subprocess.Popen([docker_cli.binary, "run", "--rm", "-v", f"{barrier}:/alive", "busybox",
+                               "sh", "-c", script],
                               env=docker_cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(n)]
     results = [(p.wait(180), *p.communicate()) for p in procs]
@@ -156,5 +165,6 @@ def test_parallel_runs_through_one_engine(docker_cli, engine, n):
     assert not failed
     lines = [o.decode().split() for _, o, _ in results]
     assert all(len(x) == 2 for x in lines), lines
+    assert len(list(barrier.iterdir())) == n                 # all n were alive together
     assert len({x[0] for x in lines}) == n and len({x[1] for x in lines}) == n
     assert Runtime(engine.root).containers.list() == []
