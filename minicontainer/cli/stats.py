@@ -34,7 +34,7 @@ def _sample(rt, containers):
     out = {}
     for c in containers:
         try:
-            mgr = rt._cgroup(c.id, rt.sys)
+            mgr = rt.cgroup_manager(c.id, rt.sys)
             out[c.id] = mgr.stats() if mgr.exists() else None
         except MiniContainerError:
             out[c.id] = None

@@ -38,7 +38,7 @@ def _sample(rt, c) -> dict:
            "system_cpu_usage": system_cpu_ns(rt.proc_root), "online_cpus": cpus,
            "memory": {}, "pids": {}}
     try:
-        mgr = rt._cgroup(c.id, rt.sys)
+        mgr = rt.cgroup_manager(c.id, rt.sys)
         st = mgr.stats() if mgr.exists() else None
     except MiniContainerError:
         st = None

@@ -71,7 +71,7 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
                 continue
             except OSError as err:
                 raise KernelError.from_oserror("open", err, path) from err
-        procs = [str(p) for p in rt._cgroup(c.id, sys).procs_files()]
+        procs = [str(p) for p in rt.cgroup_manager(c.id, sys).procs_files()]
         environment = container_env(rt.proc_root, c.pid)
         environment.update(parse_env(list(env)))
         sec_cfg = c.config.get("security")

@@ -23,7 +23,7 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
     builder and the same launcher as a real run, with a container that is never stored."""
     from . import launcher
     opts.validate()
-    sys = rt._sys if isinstance(rt._sys, RecordingSyscalls) else RecordingSyscalls()
+    sys = rt.sys if isinstance(rt.sys, RecordingSyscalls) else RecordingSyscalls()
     image = _image_or_placeholder(rt, opts.image)
     c = Container(id=DRY_RUN_ID, name=opts.name or "dry-run", image=opts.image, image_id=image.id,
                   command=command_for(image.config, opts.command, opts.entrypoint), created=0.0, config={},
@@ -31,14 +31,15 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
     config = rt.build_config(c, image, opts, opts.volume_records())
     procs: list[str] = []
     try:
-        cgroup = rt._cgroup(c.id, sys)
+        cgroup = rt.cgroup_manager(c.id, sys)
         cgroup.create()
         if opts.limits is not None:
             cgroup.apply(opts.limits)
         procs = [str(p) for p in cgroup.procs_files()]
-    except (MiniContainerError, OSError):
-        pass  # no cgroup filesystem to read here (not Linux?): the plan goes on without cgroup steps
-    spec = rt._launch_spec(c, config, procs)
+    except (MiniContainerError, OSError) as err:  # no cgroup filesystem here: the plan goes on without them
+        from .. import log
+        log.swallowed(__name__, "plan cgroup", err)
+    spec = rt.launch_spec_for(c, config, procs)
     try:
         launcher.start(sys, spec, dry_run=True)
     except DryRunFinished:

@@ -114,7 +114,7 @@ def kill(rt, ref: str, sig: str | int = "KILL") -> Container:
     if c.state is Status.PAUSED and signum != signal.SIGKILL:
         raise StateError(f"container {c.name} is paused: only SIGKILL can reach it", op="kill")
     if c.state is Status.PAUSED:
-        rt._cgroup(c.id, rt.sys).thaw()  # a frozen task cannot act on SIGKILL until thawed
+        rt.cgroup_manager(c.id, rt.sys).thaw()  # a frozen task cannot act on SIGKILL until thawed
     events.container(rt.root, c, "kill", signal=signum)
     _send(c, signum)
     return c
@@ -133,7 +133,7 @@ def _set_frozen(rt, ref: str, frozen: bool) -> Container:
     with rt.containers.lock(c):
         c = rt.refresh(rt.containers.load(c.id))
         require(c.state, "pause" if frozen else "unpause", c.name)
-        cgroup = rt._cgroup(c.id, rt.sys)
+        cgroup = rt.cgroup_manager(c.id, rt.sys)
         if frozen:
             cgroup.freeze()
         else:

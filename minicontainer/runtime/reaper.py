@@ -40,8 +40,8 @@ def reap(root: str, cid: str) -> int:
 def _record_exit(rt: Runtime, c) -> bool:
     """Free the cgroup and network, save the exit; True when the container goes (--rm)."""
     code = exit_code(read_exit(c.dir / "exit"))
-    rt._disconnect(c)
-    cgroup = rt._cgroup(c.id, rt.sys)
+    rt.disconnect_networks(c)
+    cgroup = rt.cgroup_manager(c.id, rt.sys)
     oom = False
     try:
         oom = code == 137 and bool(cgroup.oom_killed())

@@ -70,7 +70,9 @@ class Runtime:
             raise
 
     # -- pieces --------------------------------------------------------------
-    def _cgroup(self, cid: str, sys: Syscalls):
+    def cgroup_manager(self, cid: str, sys: Syscalls):
+        """The manager of container ``cid``'s cgroup (the detected backend; a no-op one rootless):
+        what top, stats, update, pause and the reaper read and write, through ``sys``."""
         if self._rootless():
             from ..security.rootless import NoCgroup
             return NoCgroup()
@@ -101,7 +103,8 @@ class Runtime:
                                      path=c.dir / "config.json") from err
         return Spec.from_json(text)
 
-    def _launch_spec(self, c: Container, spec, procs: list[str]) -> launcher.LaunchSpec:
+    def launch_spec_for(self, c: Container, spec, procs: list[str]) -> launcher.LaunchSpec:
+        """What the launcher needs to start ``c`` from its config.json ``spec`` (also the dry-run plan's)."""
         from ..oci.launch import launch_spec
         return launch_spec(spec, str(c.dir), proc_root=self.proc_root, cgroup_procs=procs,
                            generated_dir=str(c.dir))
@@ -209,14 +212,14 @@ class Runtime:
     def _prepare(self, c: Container, sys: Syscalls):
         from ..oci.launch import limits as limits_of
         spec = self.config(c)
-        cgroup = self._cgroup(c.id, sys)
+        cgroup = self.cgroup_manager(c.id, sys)
         cgroup.create()
         try:
             limits = limits_of(spec)
             if limits is not None:
                 cgroup.apply(limits)
             self._etc_files(c, spec)
-            launch = self._launch_spec(c, spec, [str(p) for p in cgroup.procs_files()])
+            launch = self.launch_spec_for(c, spec, [str(p) for p in cgroup.procs_files()])
             return cgroup, launch, self._network_hook(c, spec)
         except BaseException:
             try:
@@ -246,7 +249,8 @@ class Runtime:
             c.extra["network"] = ep.to_dict()
         return connect
 
-    def _disconnect(self, c: Container) -> None:
+    def disconnect_networks(self, c: Container) -> None:
+        """Take ``c`` off its networks (veth, address, port rules); a failure is logged, not raised."""
         if c.config.get("network", "none") not in ("none",):
             from .. import network
             try:
@@ -344,7 +348,7 @@ class Runtime:
             if oom:
                 events.container(self.root, c, "oom")
             events.container(self.root, c, "die", exitCode=code)
-        self._disconnect(c)
+        self.disconnect_networks(c)
         if cgroup is not None:
             try:
                 cgroup.remove()
@@ -372,11 +376,11 @@ class Runtime:
                 except ProcessLookupError:
                     pass   # exited on its own meanwhile: nothing to record
             try:
-                self._cgroup(c.id, self.sys).remove()
+                self.cgroup_manager(c.id, self.sys).remove()
             except MiniContainerError as err:
                 from .. import log
                 log.swallowed("runtime", f"remove cgroup of {c.id[:12]}", err)
-            self._disconnect(c)
+            self.disconnect_networks(c)
         self.containers.remove(c)
         return c
 
@@ -401,7 +405,7 @@ class Runtime:
     def _oom_killed(self, c: Container) -> bool:
         """The kernel's OOM-kill counter of the container's cgroup, while the reaper has not removed it."""
         try:
-            return bool(self._cgroup(c.id, self.sys).oom_killed())
+            return bool(self.cgroup_manager(c.id, self.sys).oom_killed())
         except MiniContainerError as err:   # removed by the reaper meanwhile
             from .. import log
             log.swallowed("runtime", f"read oom counter of {c.id[:12]}", err)

@@ -28,7 +28,7 @@ def processes(rt, ref: str) -> list[dict]:
     c = rt.refresh(rt.containers.get(ref))
     require(c.state, "exec", c.name)
     rows = []
-    for pid in sorted(rt._cgroup(c.id, rt.sys).pids()):
+    for pid in sorted(rt.cgroup_manager(c.id, rt.sys).pids()):
         try:
             ppid, started = _stat(rt.proc_root, pid)
             uid = next(int(line.split()[1]) for line in (rt.proc_root / str(pid) / "status").read_text().splitlines()

@@ -66,7 +66,7 @@ def update(rt, ref: str, limits: Limits) -> Container:
 
 
 def _apply_live(rt, c: Container, changes: Limits, previous: Limits) -> None:
-    cgroup = rt._cgroup(c.id, rt.sys)
+    cgroup = rt.cgroup_manager(c.id, rt.sys)
     if not cgroup.exists():
         raise MiniContainerError(f"container {c.name} has no cgroup to update", op="update")
     try:

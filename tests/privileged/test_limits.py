@@ -53,7 +53,7 @@ def manager(root, ref):
     from minicontainer.runtime import Runtime
     rt = Runtime(root)
     c = rt.containers.get(ref)
-    return rt._cgroup(c.id, rt.sys)
+    return rt.cgroup_manager(c.id, rt.sys)
 
 
 def cpu_quota(mgr) -> tuple[int, int]:
@@ -273,7 +273,7 @@ def test_sweep_removes_only_this_roots_leftovers(cli, root):
     crashed = rt.containers.get("crashed")
     gone, foreign = new_id(), new_id()
     register(root, gone)                                   # ours, but its record has vanished
-    mgrs = {cid: rt._cgroup(cid, rt.sys) for cid in (crashed.id, gone, foreign)}
+    mgrs = {cid: rt.cgroup_manager(cid, rt.sys) for cid in (crashed.id, gone, foreign)}
     sleeper = None
     try:
         for mgr in mgrs.values():

@@ -111,7 +111,7 @@ def test_rm_records_a_failed_cgroup_removal(tmp_path, fake_host, debug_stream):
                  cgroup_root=cg)
     rt.rootless = False
     c = _container(rt)
-    for path in rt._cgroup(c.id, rt.sys).paths():
+    for path in rt.cgroup_manager(c.id, rt.sys).paths():
         path.mkdir(parents=True)
     rt.remove(c.id)                         # tolerated: the container is removed all the same
     out = debug_stream.getvalue()
@@ -148,7 +148,7 @@ def test_disconnect_lets_other_errors_through(tmp_path, fake_host, monkeypatch):
         raise TypeError("a programming error is not a tolerated cleanup failure")
     monkeypatch.setattr(network, "disconnect", bug)
     with pytest.raises(TypeError):
-        rt._disconnect(c)
+        rt.disconnect_networks(c)
 
 
 class _Removed:
