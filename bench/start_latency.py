@@ -11,7 +11,11 @@ namespaces, and waits for it to exit:
   crun(1)): ``run`` = create + start + wait + delete, so nothing stays behind;
 * ``unshare --pid --fork --mount --uts --ipc --net chroot ROOTFS /bin/true``
   (unshare(1), chroot(1)): the floor, the namespaces alone without any runtime around
-  them (no overlay, no pivot_root(2), no /proc, no cgroup).
+  them (no overlay, no pivot_root(2), no /proc, no cgroup);
+* ``minicontainer-engine`` and ``docker-engine``: ``minicontainer -H unix://SOCK run --rm ...``
+  and ``docker -H unix://SOCK run --rm ...``, a fresh client process per run, through one
+  warm ``minicontainer engine`` on the same state (see _engine.py); ``docker --version`` is
+  a reference row, the docker CLI's own start.
 
 Three reference rows are timed in the same rounds: the bare interpreter (``python -c
 pass``), the interpreter importing what the run path imports, so minicontainer's time
@@ -53,6 +57,8 @@ from _common import (BenchError, Summary, Wrapper, busybox_rootfs, cgroup_wrappe
                      format_ms, forbidden_imports, machine_info, make_bundle, median, mounts_under,
                      paired_ratios, paired_runs, parse_importtime, ratio, ratio_line, time_command,
                      tool_version)
+from _engine import Engine, find_docker  # noqa: E402
+
 from minicontainer import paths  # noqa: E402
 
 TARGET = 0.9                    # minicontainer/runc must be at or below this
@@ -62,6 +68,10 @@ PYTHON_REF = "python -c pass"   # reference rows, not contenders
 IMPORTS_REF = "python+imports"
 FLOOR_REF = "python_floor"
 FLOOR_SCRIPT = Path(__file__).resolve().parent / "python_floor.py"
+ENGINE_ROWS = ("minicontainer-engine", "docker-engine")   # clients through `minicontainer engine`
+ENGINE_TARGETS = {"minicontainer-engine": 0.9, "docker-engine": 1.0}
+DIRECT_TARGET = 1.5             # the daemonless CLI, once lighter: minicontainer/runc at or below this
+DOCKER_REF = "docker --version"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -121,7 +131,8 @@ def run_tag() -> str:
 
 
 def contenders(tools: dict[str, str], tmp: Path, state: Path, rootfs: Path, bundle: Path,
-               wrapper: Wrapper, interpreter: str, run_path_modules: list[str]) -> dict[str, object]:
+               wrapper: Wrapper, interpreter: str, run_path_modules: list[str],
+               engine_host: str | None = None) -> dict[str, object]:
     """name -> function(round) -> argv, in the order they are reported. The last two are
     no contenders but reference rows: the bare interpreter (Python starting up, site and
     .pth files, before a line of ours runs) and the interpreter importing every module the
@@ -155,8 +166,22 @@ def contenders(tools: dict[str, str], tmp: Path, state: Path, rootfs: Path, bund
     def python_floor(_i):
         return wrapper.wrap(floor_argv(interpreter, tmp, rootfs))
 
-    return {"minicontainer": mc, "runc": oci("runc"), "crun": oci("crun"), "unshare": floor,
-            PYTHON_REF: python, IMPORTS_REF: imports, FLOOR_REF: python_floor}
+    def client(name):
+        def build(_i):
+            return wrapper.wrap([tools[name], "-H", engine_host, "run", "--rm", "--network", "none", "busybox",
+                                 "/bin/true"])
+        return build
+
+    def docker_alone(_i):
+        return wrapper.wrap([tools["docker"], "--version"])
+
+    runs = {"minicontainer": mc, "runc": oci("runc"), "crun": oci("crun"), "unshare": floor}
+    if engine_host:
+        runs.update({ENGINE_ROWS[0]: client("minicontainer"), ENGINE_ROWS[1]: client("docker")})
+    runs.update({PYTHON_REF: python, IMPORTS_REF: imports, FLOOR_REF: python_floor})
+    if engine_host:
+        runs[DOCKER_REF] = docker_alone
+    return runs
 
 
 def floor_argv(interpreter: str, tmp: Path, rootfs: Path, phases: bool = False) -> list[str]:
@@ -296,11 +321,11 @@ def report(times: dict[str, list[float]], args, tools, interpreter: str, wrapper
         f"time.perf_counter around the subprocess",
         f"wrapper: {wrapper.note}",
         "",
-        f"  {'contender':<15} {'median':>9}   {'p25 - p75':>17}   {'min':>8}",
+        f"  {'contender':<20} {'median':>9}   {'p25 - p75':>17}   {'min':>8}",
     ]
     for name, samples in times.items():
         s = Summary.of(name, samples)
-        lines.append(f"  {name:<15} {format_ms(s.median):>9}   {format_ms(s.p25):>8} - {s.p75 * 1000:.1f} ms"
+        lines.append(f"  {name:<20} {format_ms(s.median):>9}   {format_ms(s.p25):>8} - {s.p75 * 1000:.1f} ms"
                      f"   {format_ms(s.minimum):>8}")
     lines.append(f"  (reference rows: {PYTHON_REF} = the venv's interpreter alone; {IMPORTS_REF} = it importing "
                  f"every module the run path imports, and nothing else; {FLOOR_REF} = bench/python_floor.py, the "
@@ -319,9 +344,19 @@ def report(times: dict[str, list[float]], args, tools, interpreter: str, wrapper
     lines.append(ratio_line(FLOOR_REF, "runc", floor_r))
     lines.append(f"(moving PID 1 into its cgroups waited {grace_ms:.1f} ms in {FLOOR_REF}, median of 5 runs: "
                  f"an RCU grace period every runtime pays on cgroup v1, hidden only by overlapping it)")
+    if ENGINE_ROWS[0] in times:
+        for name in ENGINE_ROWS:
+            lines.append(ratio_line(name, "runc", ratio(median(times[name]), median(times["runc"]))))
+        lines.append(f"({DOCKER_REF} = {format_ms(median(times[DOCKER_REF]))}: the docker CLI's own start, "
+                     f"before it sends a request; both clients are fresh processes, the engine a warm one)")
     r = ratio(median(mc), median(times["runc"]))
     verdict = "met" if r <= TARGET else "NOT met"
     lines.append(f"target: minicontainer/runc <= {TARGET:.2f}x: {verdict} ({r:.2f}x)")
+    verdict = "met" if r <= DIRECT_TARGET else "NOT met"
+    lines.append(f"target: minicontainer/runc <= {DIRECT_TARGET:.2f}x (the daemonless CLI): {verdict} ({r:.2f}x)")
+    for name, target in ENGINE_TARGETS.items() if ENGINE_ROWS[0] in times else ():
+        e = ratio(median(times[name]), median(times["runc"]))
+        lines.append(f"target: {name}/runc <= {target:.2f}x: {'met' if e <= target else 'NOT met'} ({e:.2f}x)")
     if floor_r > TARGET:
         lines.append(f"({FLOOR_REF}, the unavoidable steps alone in the cheapest order we found, is above the "
                      f"target too, and a real runtime does all of that and more)")
@@ -350,8 +385,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             imp_lines, clean, run_path_modules = importtime_report(
                 interpreter, tools["minicontainer"], state, wrapper, args.importtime_runs, args.timeout)
-            runs = contenders(tools, tmp, state, rootfs, bundle, wrapper, interpreter, run_path_modules)
-            times = paired_runs(runs, args.rounds, args.warmup, timer=lambda argv: timed_after_gap(argv, args))
+            tools["docker"] = find_docker()
+            with Engine(tools["minicontainer"], state, tmp, args.timeout) as engine:
+                runs = contenders(tools, tmp, state, rootfs, bundle, wrapper, interpreter, run_path_modules,
+                                  engine.host)
+                times = paired_runs(runs, args.rounds, args.warmup,
+                                    timer=lambda argv: timed_after_gap(argv, args))
+            served = engine.requests()
+            if served < 2 * (args.rounds + args.warmup):
+                raise BenchError(f"the engine logged {served} requests: the clients did not go through it",
+                                 op="check engine")
             grace_ms = grace_period(interpreter, tmp, rootfs, wrapper, args.gap, args.timeout)
             lines = report(times, args, tools, interpreter, wrapper, grace_ms)
         finally:

@@ -31,13 +31,12 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import UsageError
+from ..units import parse_size
 
 CFS_PERIOD_US = 100_000            # the CFS period Docker and runc use (100 ms)
 MIN_MEMORY = 6 * 1024 * 1024       # Docker's minimum: smaller limits OOM before the process starts
 MIN_SHARES, MAX_SHARES = 2, 262_144  # the kernel's range for cpu.shares (kernel/sched/sched.h)
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)(?:i?b)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -69,16 +68,6 @@ class Limits:
     def cpu_quota_us(self) -> int | None:
         """CFS quota in microseconds per :data:`CFS_PERIOD_US` for ``cpus``."""
         return None if self.cpus is None else max(1000, round(self.cpus * CFS_PERIOD_US))
-
-
-def parse_size(text: str, what: str = "size") -> int:
-    """``"64m"`` -> 67108864. Units b, k, m, g, t (powers of 1024), as Docker reads them."""
-    match = _SIZE_RE.match(str(text).strip())
-    if not match:
-        raise UsageError(f"invalid {what} {text!r}: expected a number of bytes with an optional unit "
-                         "b, k, m, g (e.g. 64m, 1g)", op="parse")
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.lower()])
 
 
 def parse_memory(text: str) -> int:
@@ -184,19 +173,8 @@ def build_limits(*, memory: str | None = None, memory_swap: str | None = None, c
     return limits
 
 
-def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The Docker-style limit flags, for ``run``, ``create`` and ``update``."""
-    group = parser.add_argument_group("resource limits (cgroups)")
-    group.add_argument("-m", "--memory", metavar="BYTES", help="memory limit, e.g. 64m or 1g")
-    group.add_argument("--memory-swap", metavar="BYTES", help="memory plus swap limit; -1 for unlimited swap")
-    group.add_argument("--cpus", metavar="N", help="CPUs' worth of time, e.g. 0.5")
-    group.add_argument("-c", "--cpu-shares", metavar="N", help="relative CPU weight (default 1024)")
-    group.add_argument("--pids-limit", metavar="N", help="maximum number of processes; -1 for no limit")
-    group.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs to run on, e.g. 0-1 or 0,2")
-
-
 def limits_from_args(args: argparse.Namespace, available_cpus: set[int] | None = None) -> Limits:
-    """The :class:`Limits` named by the flags :func:`add_limit_arguments` added."""
+    """The :class:`Limits` named by the limit flags (:func:`minicontainer.cli.flags.add_limit_arguments`)."""
     return build_limits(memory=args.memory, memory_swap=args.memory_swap, cpus=args.cpus,
                         cpu_shares=args.cpu_shares, pids_limit=args.pids_limit, cpuset_cpus=args.cpuset_cpus,
                         available_cpus=available_cpus)

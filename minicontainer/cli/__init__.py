@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help). Keep the list sorted by topic; add a line per command.
@@ -77,7 +78,8 @@ def for_each(refs, action) -> int:
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: minicontainer [--root DIR] [--log-level debug|info|warn|error] COMMAND [ARGS...]", "",
+    lines = ["usage: minicontainer [--root DIR] [--log-level debug|info|warn|error] COMMAND [ARGS...]",
+             "       minicontainer -H unix:///PATH COMMAND [ARGS...]   (through an engine; or MINICONTAINER_HOST)", "",
              "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     lines += ["", "run 'minicontainer COMMAND --help' for a command's options"]
@@ -104,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import MiniContainerError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    globals_ = {"--root": None, "--log-level": None}   # the options placed before the command
-    while argv and argv[0].split("=", 1)[0] in globals_:
+    globals_ = {"--root": None, "--log-level": None, "--host": None}   # the options placed before the command
+    while argv and argv[0].split("=", 1)[0] in (*globals_, "-H"):
         opt = argv.pop(0)
         name, _, value = opt.partition("=")
+        name = "--host" if name == "-H" else name
         if not value and "=" not in opt:
             if not argv:
                 print(f"minicontainer: {name} needs a value", file=sys.stderr)
@@ -115,6 +118,17 @@ def main(argv: list[str] | None = None) -> int:
             value = argv.pop(0)
         globals_[name] = value
     root = globals_["--root"]
+    host = globals_["--host"] or os.environ.get("MINICONTAINER_HOST")
+    if host and argv and argv[0] == "engine":
+        if globals_["--host"]:                     # 'minicontainer -H unix:///x engine' listens there
+            argv[1:1] = ["--host", host]
+    elif host and argv and argv[0] not in ("-h", "--help", "help", "-v", "--version"):
+        if root:
+            print("minicontainer: --root belongs to the engine, not to a client of it (-H/MINICONTAINER_HOST)",
+                  file=sys.stderr)
+            return 125
+        from .remote import run_remote         # a client: imports no runtime (see remote.py)
+        return run_remote(host, argv[0], argv[1:])
     try:
         from .. import log
         log.configure(globals_["--log-level"])     # None: $MINICONTAINER_LOG_LEVEL, or nothing at all

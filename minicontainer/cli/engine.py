@@ -8,7 +8,8 @@ import sys
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("-H", "--host", default=os.environ.get("MINICONTAINER_ENGINE_HOST"),
+    default = os.environ.get("MINICONTAINER_ENGINE_HOST") or os.environ.get("MINICONTAINER_HOST")
+    parser.add_argument("-H", "--host", default=default,
                         help="unix:///PATH to listen on (default /run/minicontainer/engine.sock for root, "
                              "$XDG_RUNTIME_DIR/minicontainer/engine.sock for a user)")
     parser.add_argument("--trace", action="store_true",

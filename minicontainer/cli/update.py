@@ -8,7 +8,7 @@ from ..errors import MiniContainerError
 
 
 def add_arguments(p) -> None:
-    from ..cgroups.limits import add_limit_arguments
+    from .flags import add_limit_arguments
     add_limit_arguments(p)
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 

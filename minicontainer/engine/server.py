@@ -59,7 +59,7 @@ class Engine:
         self.log = LOG
         self._local = threading.local()
         self.started = time.time()
-        self.codes: dict[str, int] = {}          # exit codes of containers run attached in this engine
+        self.codes: dict[str, int | None] = {}   # exit codes known here first: attached runs, --rm reaps
         self.attachments: dict = {}              # container id -> an attach waiting for its start (stdin)
         self.execs: dict = {}                    # exec id -> its record (exec.py)
         self.lock = threading.Lock()
@@ -82,7 +82,29 @@ class Engine:
             self._trace(cid, getattr(err, "steps", None))
             raise
         self._trace(cid, result.steps)
+        if result.container.config.get("rm"):
+            with self.lock:
+                self.codes[cid] = None           # a wait for its removal waits for this code too
+            threading.Thread(target=self._reap, args=(cid,), name=f"reap-{cid[:12]}", daemon=True).start()
         return result
+
+    def _reap(self, cid: str) -> None:
+        """Remove a --rm container as soon as it exits, from this warm process
+        (runtime.watch.reap_when_exited), and keep its exit code for the waits; the monitor's
+        own cleanup still runs and finds it gone, or does the job if the engine could not."""
+        from ..runtime.watch import reap_when_exited
+        code = None
+        try:
+            code = reap_when_exited(self.runtime, cid)
+        except MiniContainerError as err:
+            from .. import log
+            log.swallowed("engine", f"reap {cid[:12]}", err)
+        finally:
+            with self.lock:
+                if code is None:
+                    self.codes.pop(cid, None)    # the record (or the monitor's reaper) has it
+                else:
+                    self.codes[cid] = code
 
     def _trace(self, cid: str, steps) -> None:
         if not self.trace or not steps:

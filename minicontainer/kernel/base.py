@@ -179,6 +179,11 @@ class Syscalls:
         """kill(2): send signal ``sig`` to process ``pid`` (e.g. SIGKILL to what is left in a cgroup)."""
         return self._run("kill", f"{pid}, {sig}", why, lambda: self._sys_kill(pid, sig))
 
+    def pidfd_open(self, pid: int, why: str) -> int | None:
+        """pidfd_open(2): a descriptor that poll(2) reports readable once process ``pid`` has exited,
+        whoever its parent is (Linux 5.3). The caller closes it."""
+        return self._run("pidfd_open", str(pid), why, lambda: self._sys_pidfd_open(pid))
+
     def switch_user(self, uid: int, gid: int, groups: Sequence[int], why: str) -> None:
         """setgroups(2), setgid(2), setuid(2), in that order (after setuid we could not change the rest)."""
         return self._run("setuid", f"uid={uid} gid={gid} groups={list(groups)}", why,
@@ -222,6 +227,7 @@ class Syscalls:
     def _sys_link_up(self, ifname): raise NotImplementedError
     def _sys_setsid_ctty(self, fd): raise NotImplementedError
     def _sys_kill(self, pid, sig): raise NotImplementedError
+    def _sys_pidfd_open(self, pid): raise NotImplementedError
     def _sys_switch_user(self, uid, gid, groups): raise NotImplementedError
     def _sys_execve(self, path, argv, env): raise NotImplementedError
     def _sys_setrlimit(self, resource, soft, hard): raise NotImplementedError

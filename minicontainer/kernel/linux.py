@@ -177,6 +177,9 @@ class LinuxSyscalls(Syscalls):
     def _sys_kill(self, pid, sig):
         self._os("kill", str(pid), os.kill, pid, sig)
 
+    def _sys_pidfd_open(self, pid):
+        return self._os("pidfd_open", str(pid), os.pidfd_open, pid)
+
     def _sys_switch_user(self, uid, gid, groups):
         def switch():
             os.setgroups(list(groups))

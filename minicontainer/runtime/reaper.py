@@ -23,12 +23,21 @@ from .runner import Runtime
 from .state import Status
 
 
-def reap(root: str, cid: str) -> int:
+def reap(root: str, cid: str, monitor_pid: int | None = None) -> int:
+    """Record the exit of the container's run; with ``monitor_pid``, only if that monitor's run is
+    the one recorded (a watcher that saw the exit of a run acts on that run alone).
+
+    Two may try for a ``--rm`` container: the monitor's own cleanup command (this module as a
+    program) and an engine that watched the exit from its warm process
+    (:func:`minicontainer.runtime.watch.reap_when_exited`). Under the container's lock the first
+    removes it; the second finds it gone."""
     rt = Runtime(root)
     try:
         c = rt.containers.load(cid)
         with rt.containers.lock(c):
             c = rt.containers.load(cid)
+            if monitor_pid is not None and c.monitor_pid != monitor_pid:
+                return 0     # recorded already, or another run's
             remove = _record_exit(rt, c)
     except NotFoundError:
         return 0  # removed meanwhile (rm -f): nothing left to record

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 
+from ..errors import MiniContainerError
 from .lifecycle import GONE
 from .logs import LOG_FILE
 from .state import Status
@@ -100,3 +102,47 @@ def next_exit(rt, c, condition: str = "not-running", stop=lambda: False, known_c
         if stop():
             return None
         time.sleep(POLL)
+
+
+def reap_when_exited(rt, cid: str, settle: float = 2.0) -> int | None:
+    """Block until ``--rm`` container ``cid``'s PID 1 exits, then remove it from this process.
+
+    For a long-lived process such as the engine: the monitor's own cleanup command is a fresh
+    Python interpreter (about a tenth of a second before it can act), while a warm process
+    learns of the exit at once through a pidfd (pidfd_open(2): readable when the process has
+    exited, whoever its parent is) and removes the container as soon as the monitor has
+    written the exit status; the cleanup command then finds it gone. Only ``--rm`` containers:
+    the exit of any other is readable as soon as the status is written (:meth:`Runtime.refresh`).
+    The exit code, when this call removed the container; None when it left the job to the monitor.
+    """
+    from ..monitor import read_exit
+    from . import reaper
+    from .processes import exit_code
+    try:
+        c = rt.containers.load(cid)         # as stored: refresh() would already zero a quick exit's PID
+    except GONE:
+        return None
+    if not c.config.get("rm") or not c.pid or not c.monitor_pid:
+        return None
+    exit_file = c.dir / "exit"
+    try:
+        fd = rt.sys.pidfd_open(c.pid, "learn of PID 1's exit at once, to remove the container from a warm process")
+    except MiniContainerError:     # gone already (a quick command): its exit status is on its way
+        fd = None
+    if fd is not None:
+        try:                       # (a bounded wait: the PID may have been reused by then)
+            while not select.select([fd], [], [], 0.5)[0] and not exit_file.exists():
+                if not c.dir.exists():
+                    return None
+        finally:
+            os.close(fd)
+    deadline = time.monotonic() + settle
+    while not exit_file.exists():      # the monitor writes it once it has wait(2)ed for PID 1
+        if time.monotonic() > deadline or not c.dir.exists():
+            return None
+        time.sleep(0.001)
+    status = read_exit(exit_file)
+    if status is None:
+        return None
+    reaper.reap(str(rt.root), cid, monitor_pid=c.monitor_pid)
+    return exit_code(status)

@@ -49,14 +49,20 @@ def test_smoke_run_reports_three_positive_ratios_and_leaves_nothing(bench_tmp):
     assert res.returncode == 0, res.stdout + res.stderr
     ratios = parse_ratio_lines(res.stdout)
     assert set(ratios) == {("minicontainer", "runc"), ("minicontainer", "crun"), ("minicontainer", "unshare"),
-                           ("python_floor", "runc")}
+                           ("python_floor", "runc"), ("minicontainer-engine", "runc"), ("docker-engine", "runc")}
     assert all(r > 0 for r in ratios.values()), ratios
     lines = res.stdout.splitlines()
     assert any(re.match(r"^target: minicontainer/runc <= 0\.90x: (met|NOT met) \(\d+\.\d+x\)$", ln) for ln in lines)
+    for name, target in (("minicontainer-engine", "0.90"), ("docker-engine", "1.00")):
+        assert any(re.match(rf"^target: {name}/runc <= {target}x: (met|NOT met) \(\d+\.\d+x\)$", ln)
+                   for ln in lines), res.stdout
+    assert re.search(r"^\(docker --version = \d+\.\d ms: the docker CLI's own start", res.stdout, re.M)
     assert any(ln.startswith("wrapper: every contender runs as `unshare -m sh -c '") for ln in lines)
     assert re.search(r"^machine: .+, \d+ cores, Linux \S+", res.stdout, re.M)
-    medians = re.findall(r"^  (minicontainer|runc|crun|unshare|python_floor)\s+(\d+\.\d) ms", res.stdout, re.M)
-    assert {name for name, _ in medians} == {"minicontainer", "runc", "crun", "unshare", "python_floor"}
+    medians = re.findall(r"^  (minicontainer|runc|crun|unshare|python_floor|minicontainer-engine|docker-engine)"
+                         r"\s+(\d+\.\d) ms", res.stdout, re.M)
+    assert {name for name, _ in medians} == {"minicontainer", "runc", "crun", "unshare", "python_floor",
+                                             "minicontainer-engine", "docker-engine"}
     grace = re.search(r"^\(moving PID 1 into its cgroups waited (\d+\.\d) ms in python_floor", res.stdout, re.M)
     assert grace, res.stdout
     floor_ms = float(dict(medians)["python_floor"])

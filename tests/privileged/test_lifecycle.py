@@ -228,3 +228,19 @@ def test_cp_running_and_stopped(cli, state_root, tmp_path):
     assert ok(mc(cli, state_root, "exec", "box", "cat", "/probe2")) == "p\n"
     ok(mc(cli, state_root, "rm", "-f", "box"))
     assert str(state_root) not in open("/proc/self/mountinfo").read()
+
+
+def test_a_warm_process_removes_an_rm_container_at_its_exit(cli, state_root):
+    """runtime.watch.reap_when_exited (the engine's fast --rm): the exit code, the container gone
+    at once, and the monitor's own cleanup command, arriving later, finds nothing left to do."""
+    from minicontainer.runtime import Runtime
+    from minicontainer.runtime.watch import reap_when_exited
+    rt = Runtime(state_root)
+    cid = detached(cli, state_root, "--rm", "busybox", "sh", "-c", "sleep 0.3; exit 5")
+    assert reap_when_exited(rt, cid) == 5
+    assert rt.containers.list() == []
+    assert wait_for(lambda: not monitor_processes(state_root), 15)   # the monitor's reaper ran, and left
+    assert cgroups_of([cid]) == []
+    kept = detached(cli, state_root, "busybox", "true")           # not --rm: left to the record
+    assert reap_when_exited(rt, kept) is None
+    ok(mc(cli, state_root, "rm", "-f", kept))

@@ -5,7 +5,8 @@ import argparse
 import pytest
 
 from minicontainer.cgroups.common import CgroupStats
-from minicontainer.cgroups.limits import (Limits, add_limit_arguments, build_limits, limits_from_args, parse_cpus,
+from minicontainer.cli.flags import add_limit_arguments
+from minicontainer.cgroups.limits import (Limits, build_limits, limits_from_args, parse_cpus,
                                           parse_cpuset, parse_size, shares_to_weight)
 from minicontainer.cgroups.stats import StatsRow, cpu_percent, format_bytes, format_table, host_memory, make_row
 from minicontainer.errors import UsageError
