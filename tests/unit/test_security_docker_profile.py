@@ -290,3 +290,14 @@ def test_the_runtime_path_compiles_dockers_profile_for_the_containers_caps(fake_
     assert run_bpf(plain.seccomp, NR["arch_prctl"]) == ALLOW
     assert run_bpf(plain.seccomp, NR["mount"]) == EPERM and run_bpf(admin.seccomp, NR["mount"]) == ALLOW
     assert run_bpf(admin.seccomp, NR["keyctl"]) == EPERM
+
+
+def test_a_profile_is_compiled_once_per_process_and_the_cached_program_is_the_same():
+    from minicontainer.oci import launch
+    oci = docker().to_oci()
+    launch._COMPILED.clear()
+    first = launch.compiled_seccomp(oci)
+    assert launch.compiled_seccomp(json.loads(json.dumps(oci))) is first            # an equal document: a hit
+    assert first.program == compile_profile(resolve(oci, source="linux.seccomp")).program
+    other = docker([*caps.DEFAULT, "CAP_SYS_ADMIN"]).to_oci()
+    assert launch.compiled_seccomp(other).program != first.program and len(launch._COMPILED) == 2
