@@ -25,7 +25,7 @@ import os
 import socket
 import sys
 
-from ..errors import MiniContainerError, UsageError
+from ..errors import MiniContainerError
 
 API = "/v1.43"
 SERVED = ("run", "create", "start", "ps", "logs", "stop", "kill", "rm", "inspect", "images", "version")
@@ -41,11 +41,9 @@ class EngineError(MiniContainerError):
 
 
 def host_socket(host: str) -> str:
-    """``unix:///run/x.sock`` -> ``/run/x.sock`` (the only transport the engine serves)."""
-    if not host.startswith("unix://") or not host[len("unix://"):].startswith("/"):
-        raise UsageError(f"unsupported host {host!r}: the engine listens only on a unix socket (unix:///PATH)",
-                         op="connect")
-    return host[len("unix://"):]
+    """``unix:///run/x.sock`` -> ``/run/x.sock``: the engine's own parser (:mod:`minicontainer.hostaddr`)."""
+    from ..hostaddr import unix_socket
+    return unix_socket(host, "connect")
 
 
 class Client:
@@ -85,11 +83,11 @@ class Client:
         raw = resp.read_all()
         resp.close()
         if resp.status >= 400:
-            raise EngineError(resp.status, _message(raw), op)
+            raise EngineError(resp.status, error_message(raw), op)
         return json.loads(raw) if raw.strip() else None
 
 
-def _message(raw: bytes) -> str:
+def error_message(raw: bytes) -> str:
     try:
         return json.loads(raw)["message"]
     except (ValueError, KeyError, TypeError):

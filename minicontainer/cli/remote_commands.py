@@ -16,7 +16,7 @@ import threading
 import time
 
 from ..errors import UsageError
-from .remote import API, SERVED, Client, EngineError, _ref, demux, host_socket
+from .remote import API, SERVED, Client, EngineError, _ref, demux, error_message, host_socket
 
 NOT_SERVED = ("explain", "dry_run")     # run flags that need the runtime in this process
 
@@ -106,8 +106,7 @@ def _create(client: Client, args) -> str:
         if err.status != 404:
             raise
     print(f"Unable to find image '{args.image}' locally", file=sys.stderr)   # as docker run: pull, then again
-    name, _, tag = args.image.rpartition(":") if ":" in args.image.rsplit("/", 1)[-1] else (args.image, "", "latest")
-    resp = client.send("POST", "/images/create", {"fromImage": name, "tag": tag})
+    resp = client.send("POST", "/images/create", {"fromImage": args.image})      # the name may carry its tag
     for item in resp.lines():
         if item.get("error") or item.get("message"):
             resp.close()
@@ -148,11 +147,11 @@ def _attached(client: Client, cid: str, args) -> int:
     query = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(args.interactive)}
     attach = client.send("POST", f"/containers/{cid}/attach", query, upgrade=True)
     if attach.status >= 400:
-        raise EngineError(attach.status, attach.read_all().decode(errors="replace"), "attach")
+        raise EngineError(attach.status, error_message(attach.read_all()), "attach")
     wait = client.send("POST", f"/containers/{cid}/wait", {"condition": "removed" if args.rm else "next-exit"})
     if wait.status >= 400:
         attach.close()
-        raise EngineError(wait.status, wait.read_all().decode(errors="replace"), "wait")
+        raise EngineError(wait.status, error_message(wait.read_all()), "wait")
     saved = None
     try:
         try:
@@ -199,29 +198,15 @@ def create(client: Client, args) -> int:
     return 0
 
 
-def start(client: Client, args) -> int:
-    code = 0
-    for ref in args.containers:
-        try:
-            client.call("POST", f"/containers/{_ref(ref)}/start", op="start")
-            print(ref)
-        except EngineError as err:
-            print(f"minicontainer: {err}", file=sys.stderr)
-            code = 1
-    return code
-
-
 def _each(client: Client, refs: list[str], method: str, suffix: str, query: dict | None, op: str) -> int:
-    """One request per container; its name printed on success, one line per failure (exit 1)."""
-    code = 0
-    for ref in refs:
-        try:
-            client.call(method, f"/containers/{_ref(ref)}{suffix}", query, op=op)
-            print(ref)
-        except EngineError as err:
-            print(f"minicontainer: {err}", file=sys.stderr)
-            code = 1
-    return code
+    """One request per container, through the CLI's :func:`~minicontainer.cli.for_each`: its name
+    printed on success, one line per failure (exit 1)."""
+    from . import for_each
+    return for_each(refs, lambda ref: client.call(method, f"/containers/{_ref(ref)}{suffix}", query, op=op))
+
+
+def start(client: Client, args) -> int:
+    return _each(client, args.containers, "POST", "/start", None, "start")
 
 
 def stop(client: Client, args) -> int:
@@ -270,7 +255,7 @@ def logs(client: Client, args) -> int:
     resp = client.send("GET", f"/containers/{_ref(args.container)}/logs", query)
     try:
         if resp.status >= 400:
-            raise EngineError(resp.status, resp.read_all().decode(errors="replace"), "logs")
+            raise EngineError(resp.status, error_message(resp.read_all()), "logs")
         if info.get("Config", {}).get("Tty"):
             for data in resp.body():
                 sys.stdout.buffer.write(data)
@@ -302,7 +287,7 @@ def inspect(client: Client, args) -> int:
 
 
 def images(client: Client, args) -> int:
-    from .formats import ago
+    from .formats import ago, align
     now = time.time()
     rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in client.call("GET", "/images/json", op="images"):
@@ -315,9 +300,8 @@ def images(client: Client, args) -> int:
             rows.append((repo, name, iid, f"{ago(now - img.get('Created', now))} ago",
                          f"{img.get('Size', 0) / 1e6:.1f}MB"))
     if not args.quiet:
-        widths = [max(len(r[i]) for r in rows) + 3 for i in range(4)]
-        for r in rows:
-            print("".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + r[4])
+        for line in align(["\t".join(r) for r in rows]):
+            print(line)
     return 0
 
 

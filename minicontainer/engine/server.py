@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from .. import paths
-from ..errors import ConflictError, MiniContainerError, UsageError
+from ..errors import ConflictError, MiniContainerError
 from . import MODULES
 from .errors import HTTPError, error_body, status_for
 from .routes import Request, Response, json_response, match
@@ -82,7 +82,7 @@ class Engine:
             self._trace(cid, getattr(err, "steps", None))
             raise
         self._trace(cid, result.steps)
-        if result.container.config.get("rm"):
+        if result.container.config.get("rm") and not kwargs.get("attach"):   # (an attached run has ended)
             with self.lock:
                 self.codes[cid] = None           # a wait for its removal waits for this code too
             threading.Thread(target=self._reap, args=(cid,), name=f"reap-{cid[:12]}", daemon=True).start()
@@ -102,7 +102,8 @@ class Engine:
         finally:
             with self.lock:
                 if code is None:
-                    self.codes.pop(cid, None)    # the record (or the monitor's reaper) has it
+                    if cid in self.codes and self.codes[cid] is None:
+                        del self.codes[cid]      # the record (or the monitor's reaper) has it
                 else:
                     self.codes[cid] = code
 
@@ -329,14 +330,8 @@ def parse_host(host: str | None) -> Path:
     """``-H unix:///PATH`` (or a bare path); anything else is refused: no TCP listener."""
     if not host:
         return paths.engine_socket()
-    if host.startswith("unix://"):
-        host = host[len("unix://"):]
-    elif "://" in host or host.startswith(("tcp:", "fd:")):
-        raise UsageError(f"unsupported host {host!r}: the engine listens only on a unix socket (unix:///PATH)",
-                         op="engine")
-    if not host.startswith("/"):
-        raise UsageError(f"the socket path {host!r} must be absolute", op="engine")
-    return Path(host)
+    from ..hostaddr import unix_socket
+    return Path(unix_socket(host, "engine"))
 
 
 def _claim(sock_path: Path) -> int:

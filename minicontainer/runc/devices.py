@@ -14,11 +14,12 @@ a config that denies everything still leaves a container its /dev.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from ..cgroups import detect
 from ..cgroups.detect import cgroup_dir, parse_proc_cgroup
-from ..errors import UsageError
+from ..errors import KernelError, UsageError
 
 
 #: runc's AllowedDevices: mknod of anything, then the default nodes, pty slaves, ptmx, /dev/net/tun
@@ -69,7 +70,19 @@ def apply(store, name: str, spec, sys) -> list[str]:
 
 
 def remove(store, name: str, sys, recorded: str | None = None) -> None:
-    """rmdir the devices cgroup: at ``recorded`` (where create put it) if known."""
+    """rmdir the devices cgroup (at ``recorded``, where create put it, if known), then the parents
+    that the other parts of ``name`` made, while they are empty, as the cgroup manager does for its
+    hierarchies: containerd names a container ``/NAMESPACE/ID``, and the empty ``NAMESPACE`` stayed."""
     where = Path(recorded) if recorded else _dir(store, name)
-    if where is not None and where.is_dir():
-        sys.rmdir(str(where), "the container's devices cgroup")
+    if where is None or not where.is_dir():
+        return
+    sys.rmdir(str(where), "the container's devices cgroup")
+    parent = where.parent
+    for _ in Path(name.strip("/")).parts[:-1]:
+        try:
+            sys.rmdir(str(parent), "remove the shared parent devices cgroup if it is now empty")
+        except KernelError as err:   # still used by another container, or removed first: both fine
+            if err.errno in (errno.EBUSY, errno.ENOTEMPTY, errno.ENOENT, errno.EEXIST):
+                break
+            raise
+        parent = parent.parent

@@ -172,6 +172,9 @@ def test_containerd_ctr_run_with_minicontainer_runc(containerd):
                      "mc-ctr-1", "echo", "hi from ctr")
     assert res.stdout.replace("\r", "") == "hi from ctr\n"
     assert _leftover_runc_containers(containerd.runc_root / "mctest") == []   # the shim adds the namespace
+    from minicontainer import paths
+    left = [os.path.join(d, n) for d, names, _ in os.walk(paths.CGROUP_ROOT) for n in names if n == "mctest"]
+    assert left == []          # cgroupsPath is /mctest/mc-ctr-1: the namespace's parent cgroups go too
 
 
 def test_containerd_loads_the_runtime_handler_fragment(containerd):
