@@ -64,3 +64,26 @@ def test_the_vm_does_a_given_share_of_the_hosts_work():
     assert vm["memory"].size == round(host["memory"].size * 0.4)
     assert vm["file-write"].size == 256 and vm["file-read"].chunk == 256 and vm["file-read"].size == 256 * 16
     assert [w.size for w in overhead._vm_sized(ws, 0.5)][:2] == [500, 55]
+
+
+def test_probe_reads_the_marginal_cost_so_a_fixed_cost_cannot_shrink_the_grown_size(monkeypatch):
+    """A workload costing 50 ms once plus 1 ms a unit: the probe says 1 ms a unit (the difference of
+    its two runs), not 1 ms plus the fixed cost spread over a few units; grown to 1.6 s it runs >= 1 s."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from vmcompare import overhead, timer
+    from vmcompare import workloads as wl
+
+    def fake_run(argv, **_kw):
+        n = int(argv[2])
+        cpu = int((0.050 + 0.001 * n) * 1e9)
+        return SimpleNamespace(returncode=0, stderr="", stdout=f"@@t work={n} ns={cpu} cpu_ns={cpu} rc=0\n")
+
+    monkeypatch.setattr(timer, "ensure", lambda: "mc-timer")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    w = next(x for x in wl.catalogue(None, 1.0) if x.clock == "cpu")
+    per = overhead.probe([w])[w.name]
+    assert abs(per - 0.001) < 1e-9
+    grown = wl.grown([w], {w.name: per}, 1.6)[0]
+    assert 0.050 + 0.001 * grown.size >= 1.6
