@@ -28,6 +28,19 @@ def remove_tree(path) -> None:
         shutil.rmtree(path, onerror=_ignore_missing)
 
 
+def discard_tree(path, name: str = "files", op: str = "remove a scratch tree") -> None:
+    """:func:`remove_tree` on a clean-up path that must not raise: a failure goes to the debug log.
+
+    For trees whose loss of a few files harms nobody (scratch and temporary directories); the
+    record names ``op`` and the path, so ``--log-level debug`` shows what stayed behind.
+    """
+    try:
+        remove_tree(path)
+    except OSError as err:
+        from . import log
+        log.swallowed(name, op, err, path)
+
+
 def _open_up(top) -> None:
     """chmod u+rwx every directory below ``top``, each before looking inside it."""
     stack = [os.fspath(top)]

@@ -27,16 +27,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .kernel import Syscalls
 from .kernel import constants as C
 from .overlay import overlay_options
 from .security.masks import harden
-
-if TYPE_CHECKING:
-    from .oci.mounts import MountCall
 
 #: (name, major, minor): the device nodes a container gets, as in the OCI runtime spec's defaults
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import discard_tree
 from ..errors import MiniContainerError, NotFoundError, UsageError
 from . import instructions as I
 from .cache import BuildCache, step_key
@@ -132,7 +132,7 @@ class Builder:
         try:
             return self._build(df, ctx, opts, tags)
         finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            discard_tree(self.tmp, "build")
 
     def _build(self, df: Dockerfile, ctx: BuildContext, opts: BuildOptions, tags: list[str]) -> BuildResult:
         globals_, stages = split_stages(df)

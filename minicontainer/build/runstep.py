@@ -28,6 +28,7 @@ import os
 import threading
 from pathlib import Path
 
+from .. import log
 from ..errors import MiniContainerError
 from ..images.changes import in_lower
 
@@ -55,8 +56,10 @@ def step_container(runtime, image_id: str, argv: list[str], *, env: list[str], w
     try:
         yield c
     finally:
-        with contextlib.suppress(MiniContainerError):
+        try:
             runtime.remove(c.id, force=True)
+        except MiniContainerError as err:   # the step's own outcome is what the build reports
+            log.swallowed("build", "remove the step's container", err, c.id)
 
 
 def run_attached(runtime, container, emit, tail: int = TAIL_LINES) -> tuple[int, list[str]]:

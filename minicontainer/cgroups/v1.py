@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .. import log
 from ..errors import CgroupError
 from .common import CgroupManager, CgroupStats, optional, read_int, read_keyed, read_text
 from .limits import CFS_PERIOD_US, Limits
@@ -161,8 +162,8 @@ class V1Manager(CgroupManager):
             try:
                 self.freeze()
                 frozen = True
-            except CgroupError:
-                pass   # could not freeze: kill without it, wait_empty() kills again what forked meanwhile
+            except CgroupError as err:   # kill without it: wait_empty() kills again what forked meanwhile
+                log.swallowed("cgroup", "freeze before killing", err, self.dirs["freezer"])
         try:
             self._kill_listed()
         finally:

@@ -21,7 +21,6 @@ version. Other commands are refused by name, with exit status 125.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 

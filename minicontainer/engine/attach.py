@@ -26,6 +26,7 @@ import termios
 import threading
 
 from ..errors import StateError
+from ..runtime.lifecycle import GONE
 from ..runtime.logs import read_log, to_epoch
 from ..runtime.state import Status
 from .routes import hijack, raw_stream, route
@@ -164,7 +165,7 @@ def start_container(engine, c) -> None:
         try:
             if rt.containers.load(c.id).state is not Status.CREATED:
                 return
-        except Exception:   # removed meanwhile: the run thread has the story
+        except GONE:        # removed meanwhile: the run thread has the story
             continue
     if failure:
         raise failure[0]

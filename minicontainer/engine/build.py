@@ -33,8 +33,8 @@ registry to pull from).
 from __future__ import annotations
 
 import json
-import shutil
 
+from ..files import discard_tree
 from ..errors import ImageError
 from . import kit
 from .errors import HTTPError
@@ -140,7 +140,7 @@ def build(req):
         if not dockerfile.is_file():
             raise HTTPError(400, f"cannot locate the Dockerfile {opts['dockerfile']!r} in the build context")
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        discard_tree(scratch, "engine")
         raise
     builder = Builder(req.engine.root, out=None)
 
@@ -149,4 +149,4 @@ def build(req):
         builder.build(BuildOptions(context=context, dockerfile=dockerfile, tags=opts["tags"],
                                    build_args=opts["build_args"], no_cache=opts["no_cache"],
                                    target=opts["target"], labels=opts["labels"], network=opts["network"]))
-    return kit.progress_stream(req, work, what="build", cleanup=lambda: shutil.rmtree(scratch, ignore_errors=True))
+    return kit.progress_stream(req, work, what="build", cleanup=lambda: discard_tree(scratch, "engine"))

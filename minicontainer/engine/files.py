@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
 from pathlib import Path
 
+from ..files import discard_tree
 from ..errors import UsageError
 from ..runtime.inspect import rfc3339
 from .routes import Response, json_response, no_content, raw_stream, route
@@ -71,7 +71,7 @@ def _file_chunks(path: str, cleanup: str):
             while chunk := f.read(256 * 1024):
                 yield chunk
     finally:
-        shutil.rmtree(cleanup, ignore_errors=True)
+        discard_tree(cleanup, "engine")
 
 
 @route("GET", "/containers/{id}/archive")
@@ -90,7 +90,7 @@ def archive_get(req):
             for entry in sorted(os.listdir(out)):
                 tar.add(os.path.join(out, entry), arcname=entry)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_tree(work, "engine")
         raise
     return raw_stream(_file_chunks(tar_path, work), "application/x-tar", header)
 
@@ -126,7 +126,7 @@ def archive_put(req):
         for entry in sorted(os.listdir(work)):
             copy(rt, os.path.join(work, entry), f"{c.id}:{path.rstrip('/') or '/'}/")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_tree(work, "engine")
     return no_content(200)
 
 
@@ -150,6 +150,6 @@ def export(req):
         out = os.path.join(work, "export.tar")
         archive.export(store, store.resolve(c.image_id), c.upper_dir, Path(out))
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_tree(work, "engine")
         raise
     return raw_stream(_file_chunks(out, work), "application/x-tar")

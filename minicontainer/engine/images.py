@@ -19,8 +19,8 @@ tar; ``POST /images/NAME/push`` is ``docker push``; ``POST /commit`` is ``docker
 from __future__ import annotations
 
 import contextlib
-import shutil
 
+from ..files import discard_tree
 from ..errors import ConflictError, ImageError, NotFoundError
 from ..images.lineage import kept_ancestors, remove
 from ..images.listing import FILTERS, created_epoch, lineage, select
@@ -167,7 +167,7 @@ def _save(req, refs: list[str]):
     try:
         archive.save(store, refs, scratch / "images.tar")
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        discard_tree(scratch, "engine")
         raise
     return kit.file_response(scratch / "images.tar", "application/x-tar", scratch)
 
@@ -191,7 +191,7 @@ def _from_upload(req, what: str, fn):
     except ImageError as err:
         raise HTTPError(400, str(err)) from err
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        discard_tree(scratch, "engine")
 
 
 @route("POST", "/images/load", max_body=None)

@@ -13,10 +13,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
+from ..files import discard_tree
 from ..errors import UsageError
 from .errors import HTTPError
 from .routes import raw_stream
@@ -91,7 +91,7 @@ def file_response(path: Path, content_type: str, scratch: Path) -> object:
                         break
                     yield data
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            discard_tree(scratch, "engine")
     return raw_stream(chunks(), content_type, headers={"Content-Length": str(size)})
 
 

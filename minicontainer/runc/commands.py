@@ -8,7 +8,8 @@ import signal
 import sys as _sys
 from pathlib import Path
 
-from ..errors import ConflictError
+from .. import log
+from ..errors import ConflictError, MiniContainerError, NotFoundError
 from ..oci import OCI_VERSION
 from ..oci.build import default_mounts
 from ..oci.spec import Capabilities, Linux, Namespace, Process, Rlimit, Root, Spec
@@ -86,8 +87,10 @@ def list_(store, args) -> None:
     for cid in store.ids():
         try:
             states.append(store.state(cid))
-        except Exception:   # a container removed meanwhile
-            continue
+        except NotFoundError as err:        # removed meanwhile
+            log.swallowed("runc", "list", err, cid)
+        except MiniContainerError as err:   # as runc: say which one could not be read, list the rest
+            print(f"load container {cid}: {err}", file=_sys.stderr)
     if args.format == "json":
         print(json.dumps(states))
     elif args.quiet:

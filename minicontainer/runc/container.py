@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..files import discard_tree
 from .. import paths
 from ..errors import ConflictError, MiniContainerError, NotFoundError, StateError, UsageError
 from ..oci import OCI_VERSION, Spec, validate
@@ -186,7 +186,7 @@ class Store:
             if cgroup is not None:
                 _quiet(cgroup.kill_all)
                 _quiet(cgroup.remove)
-            shutil.rmtree(cdir, ignore_errors=True)
+            discard_tree(cdir, "runc")
             raise
 
     def start(self, cid: str) -> None:
@@ -242,7 +242,7 @@ class Store:
                 time.sleep(0.005)
         _quiet(cgroup.remove)
         _quiet(devices.remove, self, rec.cgroup, sys, rec.cgroup_dirs.get("devices"))
-        shutil.rmtree(self.dir(cid), ignore_errors=True)
+        discard_tree(self.dir(cid), "runc", "remove the state directory")
 
     def pause(self, cid: str, frozen: bool, sys=None) -> None:
         from ..kernel import default

@@ -34,6 +34,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .. import log
 from ..locks import locked
 from ..errors import MiniContainerError
 from ..records import read_json, write_json
@@ -141,8 +142,9 @@ def sweep_cgroups(rt, grace: float = GRACE, also: set[str] = frozenset()) -> lis
             continue          # another state root's container: not ours to judge
         try:
             leftover_manager(layout, cid, dirs, rt.sys).remove()
-        except MiniContainerError:
-            continue          # still busy: the next sweep tries again
+        except MiniContainerError as err:   # still busy: the next sweep tries again
+            log.swallowed("sweep", "remove a leftover cgroup", err, cid)
+            continue
         removed.append(cid)
     # ids with neither a record nor a cgroup any more need no remembering
     gone = {cid for cid in known if cid not in records and (cid not in found or cid in removed)}

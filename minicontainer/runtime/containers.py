@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import events
+from .. import events, log
 from ..locks import locked, open_lock, release_lock
 from ..files import remove_tree
 from ..records import read_json, write_json
@@ -189,8 +189,8 @@ class ContainerStore:
                 continue
             try:
                 out.append(self.load(entry))
-            except MiniContainerError:
-                continue  # removed meanwhile, or a crash left an unreadable record: prune handles it
+            except MiniContainerError as err:  # removed meanwhile, or a crash left an unreadable record: prune handles it
+                log.swallowed("containers", "list", err, self.dir / entry)
         return sorted(out, key=lambda c: c.created, reverse=True)
 
     def get(self, ref: str) -> Container:

@@ -24,12 +24,14 @@ Every kernel call (kill, umount2, cgroup rmdir) goes through the ``Syscalls`` ob
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import signal
 from pathlib import Path
 
-from ..errors import MiniContainerError, NotFoundError, StateError
+from ..files import discard_tree
+from .. import log
+from ..errors import KernelError, MiniContainerError, NotFoundError, StateError
 from ..kernel import constants as C
 from .state import Status
 
@@ -77,7 +79,7 @@ def sweep_state_dirs(rt) -> tuple[list[str], set[str]]:
                     continue
                 except MiniContainerError:
                     ids.add(entry)   # unreadable or missing state.json: nothing can manage it any more
-            shutil.rmtree(path, ignore_errors=True)
+            discard_tree(path, "prune")
             removed.append(entry)
     return removed, ids
 
@@ -121,8 +123,11 @@ def kill_orphan_monitors(rt, known: set[str]) -> tuple[list[str], set[str]]:
             continue
         try:
             rt.sys.kill(pid, signal.SIGKILL, f"the monitor of vanished container {cid[:12]}")
-        except MiniContainerError:
-            continue   # gone meanwhile
+        except KernelError as err:
+            if err.errno != errno.ESRCH:
+                raise
+            log.swallowed("prune", "kill an orphan monitor", err, cid)   # gone meanwhile
+            continue
         removed.append(f"{pid} mc-monitor ({cid[:12]})")
         ids.add(cid)
     return removed, ids
@@ -148,8 +153,8 @@ def sweep_mounts(rt) -> list[str]:
         try:
             rt.sys.umount2(target, C.MNT_DETACH, "a mount a crash left below the state root")
             removed.append(target)
-        except MiniContainerError:
-            continue
+        except MiniContainerError as err:   # busy or gone: listed again by the next prune
+            log.swallowed("prune", "unmount a leftover", err, target)
     return removed
 
 

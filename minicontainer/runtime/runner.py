@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import events, paths
-from ..errors import MiniContainerError
+from ..errors import MiniContainerError, NotFoundError
 from ..kernel import Step, Syscalls
 from . import launcher
 from .containers import Container, ContainerStore
@@ -321,7 +321,7 @@ class Runtime:
             try:
                 if self.containers.load(c.id).state is not Status.RUNNING:
                     return
-            except MiniContainerError:
+            except NotFoundError:
                 return  # removed (--rm)
             time.sleep(0.02)
 

@@ -19,6 +19,7 @@ are set back to their previous values where these are known.
 
 from __future__ import annotations
 
+from .. import log
 from ..cgroups.limits import Limits
 from ..errors import MiniContainerError, UsageError
 from .containers import Container
@@ -77,6 +78,6 @@ def _apply_live(rt, c: Container, changes: Limits, previous: Limits) -> None:
         if known:
             try:
                 cgroup.apply(Limits.from_dict(known))
-            except MiniContainerError:
-                pass
+            except MiniContainerError as err:   # the first failure is the one to report
+                log.swallowed("update", "restore the previous limits", err, c.id)
         raise

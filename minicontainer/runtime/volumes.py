@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import discard_tree
 from .. import events
 from ..locks import locked
 from ..files import remove_tree
@@ -231,7 +231,7 @@ class VolumeStore:
             (tmp / "volume.json").write_text(json.dumps({"created": time.time(), "anonymous": anonymous}))
             os.rename(tmp, final)
         except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
+            discard_tree(tmp, "volumes")
             raise MiniContainerError(f"cannot create volume: {err.strerror.lower()}", op="volume create",
                                      path=final) from err
         events.record(self.root, "volume", "create", name, {"driver": "local"})
@@ -271,7 +271,7 @@ class VolumeStore:
         with self.lock():
             for entry in sorted(os.listdir(self.dir)):  # crash leftovers of create/rm
                 if entry.startswith((".new-", ".rm-")):
-                    shutil.rmtree(self.dir / entry, ignore_errors=True)
+                    discard_tree(self.dir / entry, "volumes", "remove a crash leftover")
                     removed.append(entry)
             for vol in self.ls():
                 if (vol.anonymous or all_unused) and not self.users(vol.name):

@@ -1,7 +1,12 @@
 """Fixtures shared by the unit tests: a fake v2-only host, a fake systemd hybrid host (co-mounted
-cpu,cpuacct), and a state root holding busybox."""
+cpu,cpuacct), a state root holding busybox, and the debug log channel into a buffer."""
+
+import io
+import logging
 
 import pytest
+
+from minicontainer import log
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +76,28 @@ def image_root(tmp_path_factory):
     from minicontainer.images.store import ImageStore
     ImageStore(root).ensure_busybox()
     return root
+
+
+# ----------------------------------------------------------------------------- the debug log
+def _unconfigure():
+    logger = logging.getLogger(log.ROOT)
+    logger.removeHandler(log._handler)
+    log._handler = None
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
+@pytest.fixture
+def unconfigured(monkeypatch):
+    """No level from the environment; whatever a test configures is undone afterwards."""
+    monkeypatch.delenv(log.ENV, raising=False)
+    yield
+    _unconfigure()
+
+
+@pytest.fixture
+def debug_stream(unconfigured):
+    """--log-level debug into a buffer."""
+    buf = io.StringIO()
+    log.configure("debug", stream=buf)
+    return buf

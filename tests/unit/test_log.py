@@ -16,30 +16,6 @@ from minicontainer.errors import CgroupError, MiniContainerError, NotFoundError,
 from minicontainer.kernel import RecordingSyscalls
 
 
-def _unconfigure():
-    logger = logging.getLogger(log.ROOT)
-    logger.removeHandler(log._handler)
-    log._handler = None
-    logger.setLevel(logging.NOTSET)
-    logger.propagate = True
-
-
-@pytest.fixture
-def unconfigured(monkeypatch):
-    """No level from the environment; whatever a test configures is undone afterwards."""
-    monkeypatch.delenv(log.ENV, raising=False)
-    yield
-    _unconfigure()
-
-
-@pytest.fixture
-def debug_stream(unconfigured):
-    """--log-level debug into a buffer."""
-    buf = io.StringIO()
-    log.configure("debug", stream=buf)
-    return buf
-
-
 def test_parse_level_spellings():
     assert [log.parse_level(t) for t in ("debug", "INFO", "warn", "warning", "error")] == [10, 20, 30, 30, 40]
     with pytest.raises(UsageError, match="invalid log level 'loud'"):

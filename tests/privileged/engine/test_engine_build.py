@@ -9,6 +9,7 @@ import tarfile
 import docker
 import pytest
 
+from minicontainer.errors import NotFoundError
 from minicontainer.images.store import ImageStore
 
 DOCKERFILE = """\
@@ -103,7 +104,7 @@ def test_build_failure_in_the_stream(client, engine):
     assert "returned a non-zero code: 1" in str(err.value)
     assert any("about to fail" in (m.get("stream") or "") for m in err.value.build_log)
     store = ImageStore(engine.root)
-    with pytest.raises(Exception):
+    with pytest.raises(NotFoundError, match="no such image"):   # no tag for a failed build
         store.resolve("broken:1")
     from minicontainer.runtime import Runtime
     assert Runtime(engine.root).containers.list() == []      # the step's container is gone
