@@ -5,7 +5,7 @@ Use :func:`default` for the real thing and :class:`RecordingSyscalls` for tests 
 """
 
 from .base import Step, Syscalls
-from .recording import DryRunFinished, RecordingSyscalls
+from .recording import Call, DryRunFinished, RecordingSyscalls
 
 
 def default() -> Syscalls:
@@ -14,4 +14,4 @@ def default() -> Syscalls:
     return LinuxSyscalls()
 
 
-__all__ = ["Step", "Syscalls", "RecordingSyscalls", "DryRunFinished", "default"]
+__all__ = ["Call", "Step", "Syscalls", "RecordingSyscalls", "DryRunFinished", "default"]

@@ -43,12 +43,12 @@ class FakeCgroupFs(RecordingSyscalls):
         super().__init__(fail)
         self.cg = cg
 
-    def _run(self, call, args, why, thunk):
-        result = super()._run(call, args, why, thunk)   # records; raises if told to fail
-        return getattr(self, "_fake_" + call, lambda *a: result)(args)
+    def _run(self, call, args, why, thunk, typed):
+        result = super()._run(call, args, why, thunk, typed)   # records; raises if told to fail
+        return getattr(self, "_fake_" + call, lambda **a: result)(**typed)
 
-    def _fake_mkdir(self, args):
-        path = Path(args.rsplit(", ", 1)[0])
+    def _fake_mkdir(self, path, mode):
+        path = Path(path)
         path.mkdir(exist_ok=True)
         files = {"cgroup.procs": ""}
         top = path.relative_to(self.cg).parts[0]
@@ -64,9 +64,8 @@ class FakeCgroupFs(RecordingSyscalls):
         for name, text in files.items():
             (path / name).write_text(text)
 
-    def _fake_write(self, args):
-        path, value = args.split(" <- ", 1)
-        path, value = Path(path), eval(value)  # the repr the Step recorded
+    def _fake_write(self, path, data):
+        path, value = Path(path), data
         if path.name == "cgroup.subtree_control":
             enabled = set(path.read_text().split()) | {v[1:] for v in value.split()}
             path.write_text(" ".join(sorted(enabled)))
@@ -80,18 +79,18 @@ class FakeCgroupFs(RecordingSyscalls):
         else:
             path.write_text(value)
 
-    def _fake_rmdir(self, args):
-        if any(c.is_dir() for c in Path(args).iterdir()):   # the kernel refuses while children exist
-            raise KernelError("device or resource busy (EBUSY)", op="rmdir", path=args, errno=errno.EBUSY)
-        shutil.rmtree(args)
+    def _fake_rmdir(self, path):
+        if any(c.is_dir() for c in Path(path).iterdir()):   # the kernel refuses while children exist
+            raise KernelError("device or resource busy (EBUSY)", op="rmdir", path=path, errno=errno.EBUSY)
+        shutil.rmtree(path)
 
-    def _fake_kill(self, args):
-        pid = args.split(",")[0]
+    def _fake_kill(self, pid, sig):
+        pid = str(pid)
         for procs in self.cg.rglob("cgroup.procs"):
             procs.write_text("".join(f"{p}\n" for p in procs.read_text().split() if p != pid))
 
     def writes(self):
-        return [(s.args.split(" <- ")[0], eval(s.args.split(" <- ")[1])) for s in self.steps if s.call == "write"]
+        return [(str(c.args["path"]), c.args["data"]) for c in self.calls_of("write")]
 
 
 def mountinfo_line(i, mp, fstype, opts):
@@ -176,7 +175,7 @@ def test_v1_apply_writes_exact_files(v1_host):
     layout, sysc = v1_host
     mgr = new_manager(layout, "c1", sysc)
     mgr.create()
-    del sysc.steps[:]
+    sysc.clear()
     mgr.apply(Limits(memory=64 << 20, memory_swap=128 << 20, cpus=0.5, cpu_shares=512, pids_limit=50,
                      cpuset_cpus="1"))
     d = {c: str(p) for c, p in mgr.dirs.items()}
@@ -189,10 +188,10 @@ def test_v1_apply_writes_exact_files(v1_host):
         (d["pids"] + "/pids.max", "50"),
         (d["cpuset"] + "/cpuset.cpus", "1"),
     ]
-    del sysc.steps[:]
+    sysc.clear()
     mgr.apply(Limits(memory=256 << 20, memory_swap=512 << 20))   # raising: memsw must go first
     assert [Path(p).name for p, _ in sysc.writes()] == ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
-    del sysc.steps[:]
+    sysc.clear()
     mgr.apply(Limits(pids_limit=-1))
     assert sysc.writes() == [(d["pids"] + "/pids.max", "max")]
 
@@ -220,7 +219,7 @@ def test_v1_freeze_kill_and_remove_leaves_nothing(v1_host):
     mgr.create()
     for procs in mgr.procs_files():
         procs.write_text("4242\n4243\n")
-    del sysc.steps[:]
+    sysc.clear()
     mgr.remove()
     freezer = mgr.dirs["freezer"] / "freezer.state"
     assert sysc.writes()[:2] == [(str(freezer), "FROZEN"), (str(freezer), "THAWED")]
@@ -275,7 +274,7 @@ def test_v1_comounted_cpu_cpuacct_is_one_directory(fake_systemd_hybrid_host):
     assert mgr.stats().cpu_usage_ns == 777
     assert set(find_leftovers(layout)) == {"c1"}
     assert find_leftovers(layout)["c1"]["cpuacct"] == leaf
-    del sysc.steps[:]
+    sysc.clear()
     mgr.remove()
     assert [s.args for s in sysc.steps if s.call == "kill"] == ["4242, 9"]   # listed once, killed once
     assert not list(cg.rglob("minicontainer"))
@@ -310,7 +309,7 @@ def test_v2_delegates_controllers_and_applies_limits(v2_host):
     assert sysc.writes() == [(str(cg / "cgroup.subtree_control"), "+cpuset +cpu +memory +pids"),
                              (str(cg / "minicontainer/cgroup.subtree_control"), "+cpuset +cpu +memory +pids")]
     assert (cg / "minicontainer/c1/cgroup.controllers").read_text() == "cpu cpuset memory pids"
-    del sysc.steps[:]
+    sysc.clear()
     mgr.apply(Limits(memory=64 << 20, memory_swap=96 << 20, cpus=1.5, cpu_shares=1024, pids_limit=50,
                      cpuset_cpus="0"))
     d = str(mgr.path)
@@ -322,7 +321,7 @@ def test_v2_delegates_controllers_and_applies_limits(v2_host):
         (d + "/pids.max", "50"),
         (d + "/cpuset.cpus", "0"),
     ]
-    del sysc.steps[:]
+    sysc.clear()
     mgr.apply(Limits(memory_swap=-1, pids_limit=-1))
     assert sysc.writes() == [(d + "/memory.swap.max", "max"), (d + "/pids.max", "max")]
 
@@ -341,12 +340,12 @@ def test_v2_stats_oom_freeze_kill_remove(v2_host):
     assert (s.cpu_usage_ns, s.memory_usage, s.memory_limit, s.pids_current, s.oom_kills, s.nr_throttled) == (
         2_500_000, 8192, 64 << 20, 2, 1, 2)
     assert mgr.oom_killed() is True
-    del sysc.steps[:]
+    sysc.clear()
     mgr.freeze()
     mgr.thaw()
     assert sysc.writes() == [(str(d / "cgroup.freeze"), "1"), (str(d / "cgroup.freeze"), "0")]
     (d / "cgroup.procs").write_text("77\n")
-    del sysc.steps[:]
+    sysc.clear()
     mgr.remove()
     assert sysc.writes() == [(str(d / "cgroup.kill"), "1")]
     assert sysc.calls()[-2:] == ["rmdir", "rmdir"]
@@ -380,10 +379,9 @@ def test_v1_kill_all_never_leaves_the_group_frozen(v1_host):
     layout, _ = v1_host
 
     class StuckFreezer(FakeCgroupFs):   # a task that cannot be stopped keeps it FREEZING
-        def _fake_write(self, args):
-            super()._fake_write(args)
-            path, value = args.split(" <- ", 1)
-            if path.endswith("freezer.state") and eval(value) == "FROZEN":
+        def _fake_write(self, path, data):
+            super()._fake_write(path, data)
+            if str(path).endswith("freezer.state") and data == "FROZEN":
                 Path(path).write_text("FREEZING")
 
     sysc = StuckFreezer(layout.cgroup_root)

@@ -78,12 +78,13 @@ def test_concurrent_registrations_are_not_lost(tmp_path):
 class FakeKernel(RecordingSyscalls):
     """Records every call, and plays rmdir on the fake tree (the only call a sweep of empty cgroups makes)."""
 
-    def _run(self, call, args, why, thunk):
-        result = super()._run(call, args, why, thunk)
+    def _run(self, call, args, why, thunk, typed):
+        result = super()._run(call, args, why, thunk, typed)
         if call == "rmdir":
-            if any(p.is_dir() for p in Path(args).iterdir()):   # the kernel refuses a cgroup with children
-                raise KernelError("directory not empty (ENOTEMPTY)", op="rmdir", path=args, errno=errno.ENOTEMPTY)
-            shutil.rmtree(args)
+            path = typed["path"]
+            if any(p.is_dir() for p in Path(path).iterdir()):   # the kernel refuses a cgroup with children
+                raise KernelError("directory not empty (ENOTEMPTY)", op="rmdir", path=path, errno=errno.ENOTEMPTY)
+            shutil.rmtree(path)
         return result
 
 
