@@ -18,8 +18,8 @@ mc=("$venv/bin/minicontainer" --root "$root")
 "$venv/bin/python" -m minicontainer.images.debian --root "$root"
 
 command -v docker-registry >/dev/null || {
-    echo "lab images: docker-registry is not installed (scripts/install-system-deps.sh): not pushed" >&2
-    exit 0
+    echo "lab images: docker-registry is not installed (scripts/install-system-deps.sh installs it)" >&2
+    exit 1
 }
 started=""
 if ! "${mc[@]}" registry status --dir "$regdir" >/dev/null 2>&1; then

@@ -113,6 +113,31 @@ def test_zstd_and_docker_schema2_layers_are_pulled(fake, store, settings):
     assert (pull(store, "d", settings).layer_dirs[0] / "d.txt").exists()
 
 
+def test_a_docker_manifest_list_resolves_to_its_linux_amd64_schema2_entry(fake, store, settings, monkeypatch):
+    """What Docker Hub serves for most images: a manifest list over schema2 manifests."""
+    from minicontainer.registry import manifests
+    monkeypatch.setattr(manifests, "platform", lambda: ("linux", "amd64", None))
+    entries = []
+    for arch, files in (("arm64", {"arm.txt": b"arm"}), ("amd64", {"amd.txt": b"amd"})):
+        im = Image(files, arch=arch, layer_type=spec.DOCKER_LAYER)
+        doc = json.loads(im.manifest)
+        doc["mediaType"], doc["config"]["mediaType"] = spec.DOCKER_MANIFEST, spec.DOCKER_CONFIG
+        im.manifest = json.dumps(doc).encode()
+        im.manifest_digest = sha(im.manifest)
+        fake.serve_image("library/multi", arch, im, manifest_type=spec.DOCKER_MANIFEST)
+        entries.append((im, arch))
+    body = json.dumps({"schemaVersion": 2, "mediaType": spec.DOCKER_LIST, "manifests": [
+        {"mediaType": spec.DOCKER_MANIFEST, "digest": im.manifest_digest, "size": len(im.manifest),
+         "platform": {"os": "linux", "architecture": arch}} for im, arch in entries]}).encode()
+    fake.routes[("GET", "/v2/library/multi/manifests/latest")] = (
+        200, {"Content-Type": spec.DOCKER_LIST, "Docker-Content-Digest": sha(body)}, body)
+    image = pull(store, "multi", settings)
+    arm, amd = entries[0][0], entries[1][0]
+    assert image.id == amd.id and (image.layer_dirs[0] / "amd.txt").read_bytes() == b"amd"
+    assert fake.asked("GET", f"/v2/library/multi/manifests/{amd.manifest_digest}") == 1
+    assert fake.asked("GET", f"/v2/library/multi/blobs/{arm.layer_desc['digest']}") == 0
+
+
 # -- bad answers: one line, nothing stored ------------------------------------------------
 def test_manifest_digest_mismatch(fake, store, settings):
     im = Image()
@@ -146,6 +171,14 @@ def test_blob_digest_mismatch(fake, store, settings):
     bad[-9] ^= 0xFF
     fake.routes[("GET", f"/v2/library/hello/blobs/{im.layer_desc['digest']}")] = (200, {}, bytes(bad))
     assert "blob digest mismatch" in failing_pull(store, "hello", settings)
+
+
+def test_a_blob_longer_than_its_descriptor(fake, store, settings):
+    im = Image()
+    fake.serve_image("library/hello", "latest", im)
+    fake.routes[("GET", f"/v2/library/hello/blobs/{im.layer_desc['digest']}")] = (200, {}, im.layer + b"x")
+    text = failing_pull(store, "hello", settings, ImageError)
+    assert f"blob is longer than its descriptor's {im.layer_desc['size']} bytes" in text
 
 
 def test_truncated_download(fake, store, settings):
@@ -334,6 +367,37 @@ def test_plain_http_only_for_loopback_or_insecure_registries():
     assert s.base_url("lab.internal:5000") == "http://lab.internal:5000"
     assert s.base_url("registry.example:5000") == "https://registry.example:5000"
     assert s.base_url("docker.io") == "https://registry-1.docker.io"
+
+
+def test_insecure_registries_come_from_the_flag_the_environment_and_the_settings_file(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "registries.json").write_text(json.dumps({"insecure": ["file.lab:5000"]}))
+    monkeypatch.setenv("MINICONTAINER_INSECURE_REGISTRIES", "env.lab:5000,env2.lab")
+    s = Settings.load(root, insecure=["flag.lab:5000"])
+    for host in ("file.lab:5000", "env.lab:5000", "env2.lab", "flag.lab:5000"):
+        assert s.base_url(host) == f"http://{host}" and s.plain_http_allowed(host)
+    assert s.base_url("other.lab:5000") == "https://other.lab:5000" and not s.plain_http_allowed("other.lab")
+    monkeypatch.setenv("MINICONTAINER_INSECURE_REGISTRIES", "bad host")
+    with pytest.raises(UsageError):
+        Settings.load(root)
+
+
+def test_the_cli_passes_insecure_registry_to_the_pull(tmp_path, monkeypatch, capsys):
+    """``pull --insecure-registry HOST`` reaches the registry client (no request is sent here)."""
+    from minicontainer.cli import main
+    from minicontainer.registry import pull as pull_module
+    seen = {}
+
+    def record(store, ref, settings, report=None):
+        seen["url"] = settings.base_url(settings.reference(ref).domain)
+    monkeypatch.setattr(pull_module, "pull", record)
+    monkeypatch.delenv("MINICONTAINER_INSECURE_REGISTRIES", raising=False)
+    assert main(["--root", str(tmp_path / "r"), "pull", "--insecure-registry", "lab.internal:5000",
+                 "lab.internal:5000/x/y:1"]) == 0
+    assert seen["url"] == "http://lab.internal:5000"
+    assert main(["--root", str(tmp_path / "r"), "pull", "lab.internal:5000/x/y:1"]) == 0
+    assert seen["url"] == "https://lab.internal:5000"
 
 
 def test_references_resolve_like_docker():
