@@ -62,18 +62,22 @@ def inspect(req):
     c = current(req)
     doc = inspect_document(rt, c)
     if req.flag("size"):
-        doc.update(_sizes(c))
+        doc.update(sizes(rt, c))
     return json_response(doc)
 
 
-def _sizes(c) -> dict:
-    total = 0
-    for path in c.upper_dir.rglob("*"):
-        try:
-            total += path.lstat().st_size
-        except OSError:
-            continue
-    return {"SizeRw": total, "SizeRootFs": total}
+def sizes(rt, c) -> dict:
+    """Docker's ``SizeRw`` (what the container wrote: its overlay upper directory) and
+    ``SizeRootFs`` (its whole root: the image's layers plus that)."""
+    from .system import tree_size
+    rw = tree_size(c.upper_dir)
+    try:
+        image = rt.images().resolve(c.image_id).size
+    except NotFoundError as err:      # its image was removed with --force: the root is what it wrote
+        from .. import log
+        log.swallowed("engine", "image size", err, c.image_id)
+        image = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + image}
 
 
 def _ports(c) -> list[dict]:
@@ -118,7 +122,7 @@ def list_containers(req):
         if not every and c.state not in LIVE:
             continue
         if matches(c, checked) and _label_match(c, labels):
-            rows.append(summary(c, now) | (_sizes(c) if req.flag("size") else {}))
+            rows.append(summary(c, now) | (sizes(rt, c) if req.flag("size") else {}))
     limit = req.int_arg("limit", -1)
     return json_response(rows[:limit] if limit and limit > 0 else rows)
 

@@ -60,6 +60,8 @@ def create(req):
 def _run(engine, rec: dict, stdio: dict, detach: bool) -> int:
     def on_pty(master):
         rec["pty"] = master
+        if rec.get("size"):               # a resize that came before the terminal existed
+            set_winsize(master, *rec["size"])
     try:
         return _exec_in(engine, rec, stdio, detach, on_pty)
     finally:
@@ -138,7 +140,10 @@ def inspect(req):
 @route("POST", "/exec/{id}/resize")
 def resize(req):
     rec = _exec(req)
-    if rec["pty"] is None:
-        raise StateError(f"exec {rec['ID'][:12]} has no running terminal", op="resize")
-    set_winsize(rec["pty"], req.int_arg("h", 0), req.int_arg("w", 0))
+    size = (req.int_arg("h", 0), req.int_arg("w", 0))
+    if not rec["Tty"]:
+        raise StateError(f"exec {rec['ID'][:12]} has no terminal", op="resize")
+    rec["size"] = size            # the docker CLI resizes right after the start: kept for the pty to come
+    if rec["pty"] is not None:
+        set_winsize(rec["pty"], *size)
     return no_content(200)

@@ -111,8 +111,24 @@ class Engine:
         if not self.trace or not steps:
             return
         from ..runtime.explain import aliases_for, format_steps
+        self._local.traced = True
         LOG.info("start %s: %d kernel steps\n%s", cid[:12], len(steps),
                  format_steps(steps, aliases_for(self.runtime, cid)))
+
+    def trace_mark(self) -> int:
+        """Where this thread's kernel steps stand before a request (see :meth:`trace_request`)."""
+        self._local.traced = False
+        return len(self.runtime.sys.steps)
+
+    def trace_request(self, what: str, mark: int) -> None:
+        """After a request: with ``--trace``, log the kernel steps it caused unless it was a start
+        (logged with its container already): a stop's kill(2), a removal's umount2(2) and the rmdir(2)
+        of its cgroups... Then forget them: a warm engine keeps no history of what it did."""
+        steps = self.runtime.sys.steps
+        if self.trace and not getattr(self._local, "traced", False) and len(steps) > mark:
+            from ..runtime.explain import format_steps
+            LOG.info("%s: %d kernel steps\n%s", what, len(steps) - mark, format_steps(steps[mark:], {}))
+        steps.clear()
 
 
 def load_routes() -> None:
@@ -191,6 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         engine: Engine = self.server.engine
         path, _, query = self.path.partition("?")
         status = 500
+        mark = engine.trace_mark()
         try:
             req = Request(self.command, path, query, self.headers, self.rfile, self.connection, engine)
             resp = self._dispatch(req)
@@ -203,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             ms = (time.monotonic() - t0) * 1000
             LOG.info('"%s %s" %s %.1fms', self.command, self.path, status, ms)
+            engine.trace_request(f"{self.command} {path}", mark)
 
     def _dispatch(self, req: Request) -> Response:
         try:

@@ -193,6 +193,7 @@ def system_df(req):
         out["Images"] = [summary(im, parents.get(im.id, ""), len(users.get(im.id, []))) for im in images]
         out["LayersSize"] = tree_size(store.blobs) if store.blobs.is_dir() else 0
     if "container" in kinds:
+        from .containers import sizes
         rt = req.engine.runtime
         out["Containers"] = []
         for c in rt.containers.list():
@@ -200,7 +201,7 @@ def system_df(req):
             out["Containers"].append({
                 "Id": c.id, "Names": [f"/{c.name}"], "Image": c.image, "ImageID": c.image_id,
                 "Command": " ".join(c.command), "Created": int(c.created), "State": c.status,
-                "Status": c.status, "SizeRw": tree_size(c.upper_dir), "SizeRootFs": 0,
+                "Status": c.status, **sizes(rt, c),
                 "Labels": dict(c.config.get("labels") or {}), "Mounts": []})
     if "volume" in kinds:
         vstore = VolumeStore(root)

@@ -43,12 +43,9 @@ def parse_signal(text: str | int) -> int:
     raise UsageError(f"invalid signal: {text}", op="kill")
 
 
-def _send(c: Container, signum: int) -> None:
-    import os
-    try:
-        os.kill(c.pid, signum)
-    except ProcessLookupError:
-        pass
+def _send(rt, c: Container, signum: int, why: str) -> None:
+    from .processes import send_signal
+    send_signal(rt.sys, c.pid, signum, why)
 
 
 def _current(rt, ref: str) -> Container:
@@ -81,11 +78,11 @@ def stop(rt, ref: str, timeout: float = 10.0) -> Container:
         return c  # as docker: stopping a stopped container is not an error
     signum = parse_signal(c.config.get("stop_signal") or "SIGTERM")
     events.container(rt.root, c, "kill", signal=signum)
-    _send(c, signum)
+    _send(rt, c, signum, "stop: the image's stop signal to PID 1")
     done = wait_exit(rt, c, timeout)
     if done is None:
         events.container(rt.root, c, "kill", signal=int(signal.SIGKILL))
-        _send(c, signal.SIGKILL)
+        _send(rt, c, signal.SIGKILL, f"stop: still running after {timeout:g} s")
         done = wait_exit(rt, c, 10.0)
     done = _settled(rt, done or c)
     events.container(rt.root, c, "stop")
@@ -116,7 +113,7 @@ def kill(rt, ref: str, sig: str | int = "KILL") -> Container:
     if c.state is Status.PAUSED:
         rt.cgroup_manager(c.id, rt.sys).thaw()  # a frozen task cannot act on SIGKILL until thawed
     events.container(rt.root, c, "kill", signal=signum)
-    _send(c, signum)
+    _send(rt, c, signum, "kill: the signal asked for, to PID 1")
     return c
 
 

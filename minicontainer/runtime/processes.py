@@ -25,7 +25,8 @@ class SignalProxy:
     is kept and delivered as soon as its PID is known, instead of killing the runtime.
     """
 
-    def __init__(self):
+    def __init__(self, sys):
+        self.sys = sys
         self.pid = 0
         self.pending: list[int] = []
         self.previous = {}
@@ -42,14 +43,14 @@ class SignalProxy:
 
     def _handle(self, signum, _frame):
         if self.pid:
-            _send(self.pid, signum)
+            send_signal(self.sys, self.pid, signum, "forward the runtime's signal to PID 1 (docker's sig-proxy)")
         else:
             self.pending.append(signum)
 
     def attach(self, pid: int) -> None:
         self.pid = pid
         for signum in self.pending:
-            _send(pid, signum)
+            send_signal(self.sys, pid, signum, "a signal that came while the container started, forwarded")
         self.pending.clear()
 
     def __exit__(self, *exc):
@@ -57,11 +58,18 @@ class SignalProxy:
             signal.signal(sig, handler)
 
 
-def _send(pid: int, signum: int) -> None:
+def send_signal(sys, pid: int, signum: int, why: str) -> bool:
+    """kill(2) through ``sys``; False when the process has already gone (ESRCH: it exited meanwhile,
+    which a signal meant to end it may take as done), any other failure raises."""
+    import errno
+    from ..errors import KernelError
     try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
+        sys.kill(pid, signum, why)
+    except KernelError as err:
+        if err.errno != errno.ESRCH:
+            raise
+        return False
+    return True
 
 
 def wait_for_exit(started: launcher.Started, interactive: bool, stdio: dict[int, int] | None = None) -> int | None:

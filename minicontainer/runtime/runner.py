@@ -19,7 +19,7 @@ from ..kernel import Step, Syscalls
 from . import launcher
 from .containers import Container, ContainerStore
 from .options import RunOptions, command_for
-from .processes import SignalProxy, alive, exit_code, start_ticks, wait_for_exit
+from .processes import SignalProxy, alive, exit_code, send_signal, start_ticks, wait_for_exit
 from .state import Status, require
 
 
@@ -273,7 +273,7 @@ class Runtime:
         try:
             cgroup, spec, hook = self._prepare(c, sys)
             spec.stdio, spec.trace = stdio, explain
-            with SignalProxy() as proxy:
+            with SignalProxy(self.sys) as proxy:
                 started = launcher.start(sys, spec, on_ready=hook)
                 self._mark_running(c, started)
                 proxy.attach(started.pid)
@@ -371,10 +371,8 @@ class Runtime:
             status = self.refresh(c).state
             require(status, "remove", c.name, force=force)
             if status in (Status.RUNNING, Status.PAUSED) and c.pid:
-                try:
-                    os.kill(c.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass   # exited on its own meanwhile: nothing to record
+                send_signal(self.sys, c.pid, signal.SIGKILL, "rm --force: end the container's PID 1 "
+                            "(its namespace's other processes die with it)")
             try:
                 self.cgroup_manager(c.id, self.sys).remove()
             except MiniContainerError as err:
