@@ -37,8 +37,9 @@ def own_memory_cgroup() -> str:
 @pytest.fixture
 def state_root(image_root, tmp_path):
     """A fresh state root (with the busybox image copied in), and a leak check of *this session's*
-    containers afterwards: mounts, container processes, monitors and cgroups may not remain
-    (stopped containers may, as without --rm). Whatever the test left is then removed, so one
+    containers afterwards: mounts, container processes, monitors, cgroups, addresses, and host veths
+    or named network namespaces that appeared during the test may not remain (stopped containers may,
+    as without --rm). Whatever the test left is then removed, so one
     failure does not spill over into the next test.
 
     Other work may run containers on the same host at the same time, so a cgroup counts as ours
@@ -46,7 +47,9 @@ def state_root(image_root, tmp_path):
     """
     root = tmp_path / "state"
     shutil.copytree(image_root, root, symlinks=True)
-    before = set(census(root)["cgroups"])
+    first = census(root)
+    before = set(first["cgroups"])
+    host_wide = {kind: set(first[kind]) for kind in ("veths", "netns")}
     yield root
     from minicontainer.runtime import Runtime
     rt = Runtime(root)
@@ -54,10 +57,14 @@ def state_root(image_root, tmp_path):
         rt.remove(c.id, force=True)
     # a reaper started by the last exit may still be finishing: it ends by itself within moments
     wait_for(lambda: not census(root)["monitors"] and not census(root)["processes"], 10.0)
+    # a veth goes when its container's network namespace is freed, moments after the last process
+    wait_for(lambda: all(set(census(root)[k]) <= host_wide[k] for k in host_wide), 10.0)
     left = census(root)
+    for kind, had in host_wide.items():
+        left[kind] = sorted(set(left[kind]) - had)       # host-wide: only what appeared during the test
     mine = own_memory_cgroup()
     new = set(left["cgroups"]) - before
     ids = {os.path.basename(p) for p in new if mine in p}
     left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
-    for kind in ("mounts", "processes", "cgroups", "monitors", "addresses"):
+    for kind in ("mounts", "processes", "cgroups", "monitors", "addresses", "veths", "netns"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"

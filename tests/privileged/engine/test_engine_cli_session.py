@@ -36,12 +36,15 @@ def out(done) -> str:
 def test_version_run_and_exit_codes(docker_cli, engine):
     version = json.loads(out(docker_cli("version", "--format", "{{json .Server}}")))
     assert version["ApiVersion"] == "1.45" and version["MinAPIVersion"] == "1.24"
+    info = json.loads(out(docker_cli("info", "--format", "{{json .}}")))
+    assert info["Driver"] == "overlay2" and info["OSType"] == "linux" and info["CgroupVersion"] in ("1", "2")
+    assert "Containers:" in out(docker_cli("info"))             # the human-readable form the course shows
     assert out(docker_cli("run", "--rm", "busybox", "echo", "hi")) == "hi\n"
     done = docker_cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
     assert (done.returncode, out(done), done.stderr.decode()) == (3, "out\n", "err\n")
     done = docker_cli("run", "--rm", "busybox", "no-such-command", check=False)
-    assert done.returncode == 127 and b"no such file or directory" in done.stderr \
-        or b"executable file not found" in done.stderr
+    assert done.returncode == 127
+    assert b"no such file or directory" in done.stderr or b"executable file not found" in done.stderr
     assert docker_cli("run", "--rm", "busybox", "/etc/passwd", check=False).returncode == 126
     assert docker_cli("run", "--rm", "--name", "x y", "busybox", "true", check=False).returncode == 125
     done = docker_cli("run", "--rm", "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
@@ -156,6 +159,7 @@ def test_parallel_runs_through_one_engine(docker_cli, engine, n, tmp_path):
     script = (f"touch /alive/$(cat /etc/hostname); i=0; "
               f"while [ $(ls /alive | wc -l) -lt {n} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; "
               "cat /etc/hostname; ip -4 -o addr show eth0 | awk '{print $4}'")
+    since = int(time.time()) - 1
     procs = [subprocess.Popen([docker_cli.binary, "run", "--rm", "-v", f"{barrier}:/alive", "busybox",
                                "sh", "-c", script],
                               env=docker_cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -167,4 +171,7 @@ def test_parallel_runs_through_one_engine(docker_cli, engine, n, tmp_path):
     assert all(len(x) == 2 for x in lines), lines
     assert len(list(barrier.iterdir())) == n                 # all n were alive together
     assert len({x[0] for x in lines}) == n and len({x[1] for x in lines}) == n
+    names = out(docker_cli("events", "--since", str(since), "--until", str(int(time.time()) + 1), "--filter",
+                           "event=create", "--format", "{{.Actor.Attributes.name}}")).split()
+    assert len(names) == n and len(set(names)) == n, names           # each got its own generated name
     assert Runtime(engine.root).containers.list() == []

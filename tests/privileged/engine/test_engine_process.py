@@ -78,6 +78,49 @@ def test_one_engine_per_socket_clean_stop_and_access(state_root, sock_dir):
     assert '"HEAD /_ping" 200' in log and '"GET /v1.41/version" 200' in log      # one line per request
 
 
+def test_sigint_stops_cleanly_and_the_next_engine_sees_the_running_container(state_root, sock_dir):
+    """A clean stop (Ctrl-C in the terminal running the engine) leaves containers running, as
+    dockerd with live-restore does; the next engine on the same state root lists them."""
+    sock = sock_dir / "engine.sock"
+    engine = start_engine(state_root, sock)
+    client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=60)
+    try:
+        client.containers.run("busybox", ["sleep", "600"], detach=True, name="outlives", network_mode="none")
+        pid = Runtime(state_root).containers.get("outlives").pid
+        engine.send_signal(signal.SIGINT)
+        assert engine.wait(30) == 0 and not sock.exists()
+        assert alive(Path("/proc"), pid, 0)
+        engine = start_engine(state_root, sock)
+        again = client.containers.get("outlives")
+        assert again.status == "running" and again.top()["Processes"][0][-1] == "sleep 600"
+        again.remove(force=True)
+    finally:
+        client.close()
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(30)
+
+
+def test_a_user_without_access_to_the_socket_is_refused_and_the_engine_keeps_serving(state_root, sock_dir):
+    """Mode 0660, owner root: an ordinary user (nobody, not in the socket's group) cannot connect,
+    since connecting is root-equivalent; the engine goes on serving root."""
+    sock = sock_dir / "engine.sock"
+    os.chmod(sock_dir, 0o755)                      # the directory is not what keeps them out
+    engine = start_engine(state_root, sock)
+    try:
+        probe = ("import socket, sys\n"
+                 "s = socket.socket(socket.AF_UNIX)\n"
+                 "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    print('refused')\n"
+                 "else:\n    print('connected')\n")
+        python = "/usr/bin/python3"           # the system's: a checkout's venv may sit where nobody cannot read
+        as_nobody = subprocess.run([python, "-c", probe, str(sock)], capture_output=True, text=True,
+                                   timeout=30, user=65534, group=65534, extra_groups=[])
+        assert as_nobody.stdout.strip() == "refused", as_nobody.stderr
+        assert request(sock, "GET", "/_ping")[0] == 200
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(30)
+
+
 def test_containers_survive_an_engine_crash(state_root, sock_dir):
     sock = sock_dir / "engine.sock"
     engine = start_engine(state_root, sock)
