@@ -46,6 +46,7 @@ class Limits:
     memory: int | None = None          # bytes
     memory_swap: int | None = None     # bytes of memory + swap; -1: unlimited swap
     cpus: float | None = None          # CPUs' worth of time per period
+    cpu_period: int | None = None      # the CFS period in us (None: CFS_PERIOD_US, as Docker's --cpus)
     cpu_shares: int | None = None      # relative weight, 2..262144 (default 1024)
     pids_limit: int | None = None      # max tasks; -1: unlimited
     cpuset_cpus: str | None = None     # canonical list such as "0-1,3"
@@ -65,9 +66,13 @@ class Limits:
         """These limits with every limit set in ``update`` replaced (``update`` wins)."""
         return Limits(**{**asdict(self), **update.to_dict()})
 
+    def period_us(self) -> int:
+        """The CFS period: ``cpu_period`` when given (linux.resources.cpu.period), else :data:`CFS_PERIOD_US`."""
+        return self.cpu_period or CFS_PERIOD_US
+
     def cpu_quota_us(self) -> int | None:
-        """CFS quota in microseconds per :data:`CFS_PERIOD_US` for ``cpus``."""
-        return None if self.cpus is None else max(1000, round(self.cpus * CFS_PERIOD_US))
+        """CFS quota in microseconds per :meth:`period_us` for ``cpus``."""
+        return None if self.cpus is None else max(1000, round(self.cpus * self.period_us()))
 
 
 def parse_memory(text: str) -> int:

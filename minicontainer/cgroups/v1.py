@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import log
 from ..errors import CgroupError
 from .common import CgroupManager, CgroupStats, optional, read_int, read_keyed, read_text
-from .limits import CFS_PERIOD_US, Limits
+from .limits import Limits
 
 
 class V1Manager(CgroupManager):
@@ -70,7 +70,7 @@ class V1Manager(CgroupManager):
             self._apply_memory(limits)
         if limits.cpus is not None:
             cpu = self._dir("cpu", "--cpus")
-            self.write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US), "the CFS accounting period (us)")
+            self.write(cpu / "cpu.cfs_period_us", str(limits.period_us()), "the CFS accounting period (us)")
             self.write(cpu / "cpu.cfs_quota_us", str(limits.cpu_quota_us()),
                        f"{limits.cpus} CPUs: CPU time allowed per period (us)")
         if limits.cpu_shares is not None:

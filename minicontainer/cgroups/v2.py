@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import CgroupError
 from .common import CgroupManager, CgroupStats, optional, read_int, read_keyed, read_text
 from .detect import V2_CONTROLLERS
-from .limits import CFS_PERIOD_US, Limits, shares_to_weight
+from .limits import Limits, shares_to_weight
 
 
 class V2Manager(CgroupManager):
@@ -74,7 +74,7 @@ class V2Manager(CgroupManager):
             self.write(self._need("memory.swap.max", "--memory-swap"), swap,
                        "swap the container may use (v2 counts swap alone, not memory+swap)")
         if limits.cpus is not None:
-            self.write(self._need("cpu.max", "--cpus"), f"{limits.cpu_quota_us()} {CFS_PERIOD_US}",
+            self.write(self._need("cpu.max", "--cpus"), f"{limits.cpu_quota_us()} {limits.period_us()}",
                        f"{limits.cpus} CPUs: CPU time allowed per period, and the period (us)")
         if limits.cpu_shares is not None:
             self.write(self._need("cpu.weight", "--cpu-shares"), str(shares_to_weight(limits.cpu_shares)),

@@ -53,13 +53,12 @@ def resources_for(limits) -> Resources | None:
     """cgroup :class:`~minicontainer.cgroups.Limits` as linux.resources."""
     if limits is None or limits.is_empty():
         return None
-    from ..cgroups.limits import CFS_PERIOD_US
     res = Resources()
     if limits.memory is not None or limits.memory_swap is not None:
         res.memory = Memory(limit=limits.memory, swap=limits.memory_swap)
     if limits.cpus is not None or limits.cpu_shares is not None or limits.cpuset_cpus is not None:
         res.cpu = Cpu(shares=limits.cpu_shares, cpus=limits.cpuset_cpus,
-                      quota=limits.cpu_quota_us(), period=CFS_PERIOD_US if limits.cpus is not None else None)
+                      quota=limits.cpu_quota_us(), period=limits.period_us() if limits.cpus is not None else None)
     if limits.pids_limit is not None:
         res.pids = Pids(limit=limits.pids_limit)
     return res

@@ -158,6 +158,12 @@ def rlimits(spec: Spec) -> list[tuple[int, int, int]]:
     return out
 
 
+def process_ids(user) -> tuple[int, int, list[int]]:
+    """process.user as (uid, gid, groups) for setgroups(2)/setgid(2)/setuid(2): exactly the listed
+    additionalGids, as runc sets them (PID 1 and an exec into the container alike)."""
+    return user.uid, user.gid, list(user.additional_gids)
+
+
 def launch_spec(spec: Spec, bundle: str, *, proc_root, cgroup_procs=(), generated_dir: str | None = None):
     """The :class:`~minicontainer.runtime.launcher.LaunchSpec` that executes ``spec``."""
     from ..runtime.launcher import LaunchSpec
@@ -167,7 +173,7 @@ def launch_spec(spec: Spec, bundle: str, *, proc_root, cgroup_procs=(), generate
     if userns is not None:
         plan.bind_devices = True
     env = dict(item.split("=", 1) for item in proc.env)
-    ids = (proc.user.uid, proc.user.gid, list(proc.user.additional_gids))   # setgroups(2) gets exactly these
+    ids = process_ids(proc.user)
     kinds = tuple(KINDS[ns.type] for ns in spec.linux.namespaces if ns.path is None and ns.type != "user")
     joins = {KINDS[ns.type]: ns.path for ns in spec.linux.namespaces if ns.path is not None}
     if "user" in joins:
@@ -199,6 +205,7 @@ def resource_limits(res):
     if res.cpu is not None:
         if res.cpu.quota is not None and res.cpu.quota > 0:
             out["cpus"] = res.cpu.quota / (res.cpu.period or 100000)
+            out["cpu_period"] = res.cpu.period or None      # kept as given, as runc writes it
         out.update(cpu_shares=res.cpu.shares or None, cpuset_cpus=res.cpu.cpus or None)
     if res.pids is not None and res.pids.limit:
         out["pids_limit"] = res.pids.limit if res.pids.limit > 0 else -1

@@ -25,7 +25,8 @@ from .pid1 import DEFAULT_PATH, RESET_SIGNALS, exec_error, find_executable
 from .options import parse_env
 from .state import require
 from .users import resolve_user
-from ..security import confine, spec_for
+from ..oci.launch import process_ids, security_spec
+from ..security import confine
 from ..security.userns import read_map
 
 #: the order we join them in: mount last (it changes what /proc and / mean for us)
@@ -74,12 +75,14 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
         procs = [str(p) for p in rt.cgroup_manager(c.id, sys).procs_files()]
         environment = container_env(rt.proc_root, c.pid)
         environment.update(parse_env(list(env)))
-        sec_cfg = c.config.get("security")
-        user = user or (sec_cfg or {}).get("user")
-        security = spec_for(sec_cfg, proc_root=rt.proc_root, env_items=list(env),
-                            single_uid_map=any(kind == "user" for kind, _, _ in ns_fds) and _single_map(rt, c.pid))
-        return _launch(sys, ns_fds, procs, argv, environment, workdir or c.config.get("workdir") or "/",
-                       user, tty, interactive, detach, stdio or {}, security, on_pty)
+        # the container's own process settings, from its config.json (the one config): capabilities,
+        # no_new_privs, seccomp, user and working directory, as docker exec and runc exec inherit them
+        spec = rt.config(c)
+        security = security_spec(spec, rt.proc_root, single_uid_map=any(kind == "user" for kind, _, _ in ns_fds)
+                                 and _single_map(rt, c.pid))
+        who = user or process_ids(spec.process.user)
+        return _launch(sys, ns_fds, procs, argv, environment, workdir or spec.process.cwd or "/",
+                       who, tty, interactive, detach, stdio or {}, security, on_pty)
     finally:
         for _, _, fd in ns_fds:
             os.close(fd)
@@ -186,7 +189,9 @@ def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interac
     try:
         home = None
         ids = None
-        if user:
+        if isinstance(user, tuple):          # the container's own user, numeric in config.json
+            ids = user
+        elif user:                           # exec -u NAME: looked up in the container's /etc/passwd
             uid, gid, groups, home = resolve_user(user)
             ids = (uid, gid, groups)
         if tty:
@@ -204,7 +209,7 @@ def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interac
                 os.dup2(null, 0)
         if ids is not None and security is None:
             sys.switch_user(*ids, why="-u: run as this user of the image")
-        if ids is not None:
+        if home is not None:
             env.setdefault("HOME", home)
         sys.chdir(workdir, "the working directory")
         path = find_executable(argv[0], env.get("PATH", DEFAULT_PATH))

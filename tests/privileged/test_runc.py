@@ -190,14 +190,38 @@ def test_run_output_and_exit_status_match_runc(runtimes, tmp_path, rootfs):
     {"process__args": ["sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || "
                        "cat /proc/self/cgroup | grep -c memory"],
      "linux__resources": {"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}},
-], ids=["user-cwd-env-caps", "rlimits-oom", "sysctl", "masked-readonly", "mounts", "userns", "resources"])
+    {"process__args": ["sh", "-c", "ls -ln /dev/mynull | cut -c1-10; stat -c '%t:%T %u:%g' /dev/mynull; "
+                       "echo hi > /dev/mynull; echo $?; head -c 3 /dev/zero | wc -c"],
+     "linux__devices": [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640,
+                         "uid": 0, "gid": 0}],
+     "linux__resources": {"devices": [{"allow": False, "access": "rwm"},
+                                      {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                                      {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"}]}},
+    {"process__args": ["sh", "-c", "awk '$5 == \"/hostdir\" {print $6}' /proc/self/mountinfo; cat /hostdir/f; "
+                       "touch /hostdir/g 2>/dev/null; echo $?"],
+     "mounts": "+bind"},
+    {"process__args": ["sh", "-c", "wc -c < /etc/passwd; touch /etc/x 2>/dev/null; echo $?; touch /tmp/x; echo $?"],
+     "linux__maskedPaths": ["/etc/passwd"], "linux__readonlyPaths": ["/etc"]},
+    {"process__args": ["sh", "-c", "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"],
+     "process__capabilities": {k: ["CAP_CHOWN", "CAP_NET_RAW"] for k in
+                               ("bounding", "effective", "permitted", "inheritable", "ambient")},
+     "process__noNewPrivileges": False},
+], ids=["user-cwd-env-caps", "rlimits-oom", "sysctl", "masked-readonly", "mounts", "userns", "resources",
+        "devices", "bind-ro-rprivate", "custom-masked-readonly", "caps-no-nnp"])
 def test_inside_view_matches_runc(runtimes, tmp_path, rootfs, changes):
     changes = dict(changes)
     b0 = bundle(tmp_path, rootfs, ["true"])
     cfg = json.loads((b0 / "config.json").read_text())
-    if changes.pop("mounts", None) == "+tmpfs":
+    kind = changes.pop("mounts", None)
+    if kind == "+tmpfs":
         changes["mounts"] = cfg["mounts"] + [{"destination": "/data", "type": "tmpfs", "source": "tmpfs",
                                               "options": ["nosuid", "nodev", "ro", "size=1m"]}]
+    elif kind == "+bind":
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        (shared / "f").write_text("from the host\n")
+        changes["mounts"] = cfg["mounts"] + [{"destination": "/hostdir", "type": "bind", "source": str(shared),
+                                              "options": ["rbind", "ro", "rprivate"]}]
     if changes.pop("namespaces", None) == "+user":
         changes["linux__namespaces"] = cfg["linux"]["namespaces"] + [{"type": "user"}]
     (runc_rc, runc_out, runc_err), (our_rc, our_out, our_err) = run_both(runtimes, tmp_path, rootfs,
@@ -216,6 +240,52 @@ def test_namespace_path_joins_an_existing_one(runtimes, tmp_path, rootfs):
                   for n in json.loads((b0 / "config.json").read_text())["linux"]["namespaces"]]
         results = run_both(runtimes, tmp_path, rootfs, ["readlink", "/proc/self/ns/net"], linux__namespaces=spaces)
         expected = os.readlink(path) + "\n"
+        assert [(rc, out) for rc, out, _ in results] == [(0, expected), (0, expected)], results
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _cgroup_file(pid: int, controller: str, name: str) -> str:
+    """A v1 cgroup file of process ``pid`` (the controller's hierarchy, as /proc/PID/cgroup names it)."""
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if controller in ctrls.split(","):
+            return (Path("/sys/fs/cgroup") / ctrls / path.lstrip("/") / name).read_text().strip()
+    pytest.skip(f"no v1 {controller} controller here (the v2 case is covered in the guest)")
+
+
+def test_cpu_resources_land_in_the_cgroup_as_runc_puts_them(runtimes, tmp_path, rootfs):
+    b = bundle(tmp_path, rootfs, ["sleep", "30"],
+               linux__resources={"cpu": {"quota": 25000, "period": 50000, "shares": 512}})
+    seen = []
+    for rt in runtimes:
+        cid = new_id(rt)
+        rt("run", "-d", "--bundle", str(b), cid, check=True)
+        pid = rt.state(cid)["pid"]
+        seen.append(tuple(_cgroup_file(pid, "cpu", f) for f in ("cpu.cfs_quota_us", "cpu.cfs_period_us",
+                                                                 "cpu.shares")))
+        rt("delete", "--force", cid, check=True)
+    assert seen[1] == seen[0] == ("25000", "50000", "512")
+
+
+@pytest.mark.parametrize("kind,unshare,probe", [
+    ("uts", ["unshare", "--uts", "sh", "-c", "hostname from-the-holder; exec sleep 30"], ["hostname"]),
+    ("ipc", ["unshare", "--ipc", "sleep", "30"], ["readlink", "/proc/self/ns/ipc"]),
+])
+def test_other_namespace_paths_join_as_in_runc(runtimes, tmp_path, rootfs, kind, unshare, probe):
+    holder = subprocess.Popen(unshare)
+    try:
+        time.sleep(0.3)
+        path = f"/proc/{holder.pid}/ns/{kind}"
+        b0 = bundle(tmp_path, rootfs, ["true"])
+        spaces = [n if n["type"] != kind else {"type": kind, "path": path}
+                  for n in json.loads((b0 / "config.json").read_text())["linux"]["namespaces"]]
+        cfg_changes = {"linux__namespaces": spaces}
+        if kind == "uts":
+            cfg_changes["hostname"] = ""          # a joined UTS namespace keeps its own name
+        results = run_both(runtimes, tmp_path, rootfs, probe, **cfg_changes)
+        expected = "from-the-holder\n" if kind == "uts" else os.readlink(path) + "\n"
         assert [(rc, out) for rc, out, _ in results] == [(0, expected), (0, expected)], results
     finally:
         holder.kill()

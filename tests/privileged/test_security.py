@@ -118,3 +118,21 @@ def test_exec_gets_the_same_confinement(cli, state_root):
         assert "NoNewPrivs:\t1" in res.stdout and "Seccomp:\t2" in res.stdout
     finally:
         subprocess.run([cli, *root, "rm", "-f", "sec"], capture_output=True, timeout=60)
+
+
+def test_exec_takes_the_containers_user_and_workdir_from_config_json(cli, state_root):
+    """exec inherits process.user and process.cwd of the container's config.json (as docker exec and
+    runc exec do), unless -u / -w say otherwise."""
+    root = ["--root", str(state_root)]
+    start = subprocess.run([cli, *root, "run", "-d", "--network", "none", "--name", "who", "-u", "nobody",
+                            "-w", "/tmp", "busybox", "sleep", "30"], capture_output=True, text=True, timeout=60)
+    assert start.returncode == 0, start.stderr
+    try:
+        def exe(*args):
+            res = subprocess.run([cli, *root, "exec", *args], capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, res.stderr
+            return res.stdout.split()
+        assert exe("who", "sh", "-c", "id -u; id -g; pwd") == ["65534", "65534", "/tmp"]
+        assert exe("-u", "root", "-w", "/etc", "who", "sh", "-c", "id -u; pwd") == ["0", "/etc"]
+    finally:
+        subprocess.run([cli, *root, "rm", "-f", "who"], capture_output=True, timeout=60)
