@@ -14,9 +14,11 @@ The site works offline, from a USB stick or ``file://``. nbconvert's ``lab`` tem
 normally pulls three things from a CDN: require.js (only needed by ipywidgets), MathJax
 (only needed for ``$...$`` formulas, which the chapters do not use) and mermaid.js (only
 for mermaid diagrams). The template below switches all three off; CSS and pygments
-styles are inlined by nbconvert, and PNG figures are embedded as ``data:`` URIs. After
-rendering, every page is scanned and the build fails if a script, stylesheet or image
-would still be fetched from the network.
+styles are inlined by nbconvert, and PNG figures are embedded as ``data:`` URIs, as are the
+drawings that markdown cells show (``![what it shows](figures/NAME.svg)``, read from beside
+the chapter), so the site needs no ``figures/`` folder. After rendering, every page is
+scanned and the build fails if a script, stylesheet or image would still be fetched from
+the network, or if an image was left as a link (its file was not found).
 
 The site is written to a temporary folder beside ``--out`` and moved into place only when
 every page rendered, so a failed build leaves the previous site (or nothing) behind.
@@ -235,6 +237,27 @@ def external_assets(page: str) -> list[str]:
     return [u for u in finder.urls if re.match(r"^(https?:)?//", u.strip(), re.IGNORECASE)]
 
 
+class _ImageFinder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.srcs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        src = dict(attrs).get("src") if tag == "img" else None
+        if src:
+            self.srcs.append(src)
+
+
+def linked_images(page: str) -> list[str]:
+    """The images the page points to instead of carrying: nbconvert embeds a markdown image
+    it finds beside the chapter and leaves the link when the file is missing, which would be a
+    broken picture in the site (network URLs are :func:`external_assets`' business)."""
+    finder = _ImageFinder()
+    finder.feed(page)
+    return [s for s in finder.srcs
+            if not s.strip().lower().startswith("data:") and not re.match(r"^(https?:)?//", s.strip(), re.IGNORECASE)]
+
+
 # -- the build ------------------------------------------------------------------------------------
 
 def _exporter():
@@ -328,6 +351,10 @@ def render_site(notebooks: Path, out: Path, title: str = "minicontainer: the cou
             bad = external_assets(body)
             if bad:
                 raise UsageError(f"page would load from the network: {', '.join(sorted(set(bad)))}",
+                                 op="render chapter", path=ch.path)
+            unfound = linked_images(body)
+            if unfound:
+                raise UsageError(f"images not found beside the chapter: {', '.join(sorted(set(unfound)))}",
                                  op="render chapter", path=ch.path)
             missing = sorted({m.group(1) for m in SOLUTION_LINK.finditer(body)} - solutions)
             if missing:

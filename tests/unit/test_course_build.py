@@ -213,3 +213,40 @@ def test_the_real_course_renders_every_solution(tmp_path):
     written = bc.render_solutions(ROOT / "notebooks", tmp_path, [])
     assert sorted(written) == sorted(p.stem for p in (ROOT / "notebooks" / "solutions").glob("*.md"))
     assert len(written) >= 11
+
+
+# -- drawings shown by markdown cells: ![what it shows](figures/NAME.svg) ------------------------
+
+SVG = ('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" version="1.1" '
+       'width="40" height="20" viewBox="0 0 40 20"><rect width="40" height="20" fill="#dbeafe"/></svg>\n')
+
+
+def test_a_drawing_referenced_from_markdown_is_carried_in_the_page(chapters, tmp_path):
+    (chapters / "figures").mkdir()
+    (chapters / "figures" / "map.svg").write_text(SVG)
+    _write(chapters, "03-drawn.ipynb", _notebook(
+        "03 · Drawn", ["Look"], [("1 + 1", [])],
+        extra_markdown="![a map of the lab](figures/map.svg)\n\n**Figure 1:** the map."))
+    out = tmp_path / "site"
+    bc.render_site(chapters, out)
+    page = (out / "03-drawn.html").read_text()
+    img = re.search(r'<img [^>]*src="data:image/svg\+xml;base64,([^"]+)"', page)
+    assert img, "the SVG is embedded as a data: URI, so the page works from file:// or a USB stick"
+    assert base64.b64decode(img.group(1)).decode() == SVG
+    assert 'alt="a map of the lab"' in page and "Figure 1:" in page
+    assert bc.external_assets(page) == [] and bc.linked_images(page) == []
+    assert "figures" not in {p.name for p in out.iterdir()}          # nothing to copy beside the pages
+
+
+def test_a_drawing_whose_file_is_missing_fails_the_build(chapters, tmp_path):
+    _write(chapters, "03-drawn.ipynb", _notebook(
+        "03 · Drawn", ["Look"], [("1 + 1", [])], extra_markdown="![gone](figures/nope.svg)"))
+    with pytest.raises(UsageError, match=r"images not found beside the chapter: figures/nope\.svg"):
+        bc.render_site(chapters, tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+def test_linked_images_ignores_embedded_and_network_images():
+    page = ('<img src="data:image/svg+xml;base64,AAAA"><img src="https://img.example/p.png">'
+            '<img alt="x" src="figures/a.svg"><img src="../b.png"><a href="figures/c.svg">c</a>')
+    assert bc.linked_images(page) == ["figures/a.svg", "../b.png"]
