@@ -7,6 +7,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,6 +69,10 @@ def test_trace_logs_the_kernel_steps_of_a_stop_and_a_removal(traced):
     c.remove()
     forced = client.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
     forced.remove(force=True)
+    deadline = time.monotonic() + 10      # the engine logs a request's steps after it has answered it
+    while not any(m.startswith("DELETE /") and f"/containers/{forced.id}: " in m for m in traced.messages()):
+        assert time.monotonic() < deadline, traced.messages()
+        time.sleep(0.05)
     messages = traced.messages()
     stopped = [m for m in messages if m.startswith("POST /") and f"/containers/{c.id}/stop: " in m]
     assert len(stopped) == 1 and "kill(" in stopped[0] and ", 15)" in stopped[0], messages
