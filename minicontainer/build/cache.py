@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from ..locks import locked
@@ -80,16 +79,8 @@ class BuildCache:
 
     def _write(self, data: dict[str, str]) -> None:
         """Replace cache.json (call under the lock)."""
-        tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps(data, indent=0, sort_keys=True))
-            os.replace(tmp, self.path)
-        except OSError as err:
-            raise ImageError(f"cannot write the build cache: {err.strerror.lower()}", op="build cache",
-                             path=self.path) from err
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        from ..records import write_json
+        write_json(self.path, data, "cannot write the build cache", ImageError, op="build cache")
 
     def entries(self) -> dict[str, str]:
         return self._read()

@@ -175,13 +175,8 @@ class ImageStore:
         return self.tmp / f"{what}-{os.urandom(6).hex()}"
 
     def _write_index(self, index: dict) -> None:
-        tmp = self.staging("index")
-        data = json.dumps(index, indent=1, sort_keys=True).encode()
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.root / INDEX)
+        from ..records import write_json
+        write_json(self.root / INDEX, index, "cannot write the image index", ImageError, op="tag")
 
     def put_blob(self, data: bytes) -> str:
         """Store bytes as a blob; returns its digest (idempotent)."""

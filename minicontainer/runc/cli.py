@@ -120,7 +120,8 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     from . import commands
-    from .container import Store, parse_signal
+    from ..runtime.processes import parse_signal
+    from .container import Store
     store = Store(args.root)
     if args.cmd == "create":
         store.create(args.id, args.bundle, pid_file=args.pid_file, console_socket=args.console_socket)

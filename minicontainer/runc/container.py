@@ -53,19 +53,6 @@ class Record:
     annotations: dict = field(default_factory=dict)
 
 
-def parse_signal(text: str) -> int:
-    """``15``, ``TERM`` and ``SIGTERM`` all mean SIGTERM (runc accepts all three)."""
-    text = str(text).strip()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < signal.NSIG:
-            return number
-    else:
-        name = text.upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        if hasattr(signal.Signals, name):
-            return int(signal.Signals[name])
-    raise UsageError(f"unknown signal {text!r}", op="kill")
 
 
 class Store:

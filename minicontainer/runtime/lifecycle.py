@@ -19,6 +19,7 @@ from .. import events, log
 from ..errors import ConflictError, NotFoundError, StateError, UsageError
 from . import names
 from .containers import Container
+from .processes import parse_signal
 from .state import Status, require
 
 POLL = 0.02
@@ -27,20 +28,6 @@ POLL = 0.02
 GONE = (NotFoundError, FileNotFoundError)
 
 
-def parse_signal(text: str | int) -> int:
-    """``KILL``, ``SIGKILL``, ``9`` -> 9, as ``docker kill -s`` accepts them."""
-    if isinstance(text, int):
-        return text
-    value = str(text).strip().upper()
-    if value.isdigit():
-        number = int(value)
-        if 0 < number < signal.NSIG:
-            return number
-    else:
-        name = value if value.startswith("SIG") else "SIG" + value
-        if hasattr(signal.Signals, name):
-            return int(signal.Signals[name])
-    raise UsageError(f"invalid signal: {text}", op="kill")
 
 
 def _send(rt, c: Container, signum: int, why: str) -> None:

@@ -58,6 +58,23 @@ class SignalProxy:
             signal.signal(sig, handler)
 
 
+def parse_signal(text: str | int) -> int:
+    """``KILL``, ``SIGKILL``, ``9`` -> 9, as ``docker kill -s`` and ``runc kill`` accept them (signal(7))."""
+    if isinstance(text, int):
+        return text
+    value = str(text).strip().upper()
+    if value.isdigit():
+        number = int(value)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = value if value.startswith("SIG") else "SIG" + value
+        if hasattr(signal.Signals, name):
+            return int(signal.Signals[name])
+    from ..errors import UsageError
+    raise UsageError(f"invalid signal: {text}", op="kill")
+
+
 def send_signal(sys, pid: int, signum: int, why: str) -> bool:
     """kill(2) through ``sys``; False when the process has already gone (ESRCH: it exited meanwhile,
     which a signal meant to end it may take as done), any other failure raises."""

@@ -8,7 +8,8 @@ import pytest
 from minicontainer.errors import UsageError
 from minicontainer.oci import Spec, validate
 from minicontainer.runc.cli import main
-from minicontainer.runc.container import Store, parse_signal
+from minicontainer.runc.container import Store
+from minicontainer.runtime.processes import parse_signal
 
 
 @pytest.mark.parametrize("text,number", [("15", 15), ("TERM", 15), ("SIGTERM", 15), ("kill", 9), ("SIGUSR1", 10)])
@@ -18,7 +19,7 @@ def test_signals_by_number_and_name(text, number):
 
 @pytest.mark.parametrize("text", ["0", "99", "NOPE", ""])
 def test_bad_signal(text):
-    with pytest.raises(UsageError, match="unknown signal"):
+    with pytest.raises(UsageError, match="invalid signal"):
         parse_signal(text)
 
 
