@@ -80,6 +80,7 @@ class Engine:
             result = self.runtime.start(cid, explain=self.trace, **kwargs)
         except MiniContainerError as err:
             self._trace(cid, getattr(err, "steps", None))
+            self._remove_after_failed_start(cid)
             raise
         self._trace(cid, result.steps)
         if result.container.config.get("rm") and not kwargs.get("attach"):   # (an attached run has ended)
@@ -87,6 +88,20 @@ class Engine:
                 self.codes[cid] = None           # a wait for its removal waits for this code too
             threading.Thread(target=self._reap, args=(cid,), name=f"reap-{cid[:12]}", daemon=True).start()
         return result
+
+    def _remove_after_failed_start(self, cid: str) -> None:
+        """An AutoRemove (--rm) container whose start failed (126, 127...) is removed before the
+        error is answered, as dockerd does: the docker CLI returns on that error without waiting for
+        the removal, so a removal left to the monitor's reaper could outlive the command."""
+        from ..errors import NotFoundError
+        rt = self.runtime
+        try:
+            if not rt.containers.load(cid).config.get("rm"):
+                return
+            rt.remove(cid, force=True)
+        except NotFoundError as err:           # the monitor's reaper was first
+            from .. import log
+            log.swallowed("engine", f"remove {cid[:12]} after its failed start", err)
 
     def _reap(self, cid: str) -> None:
         """Remove a --rm container as soon as it exits, from this warm process

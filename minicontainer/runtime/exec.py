@@ -50,9 +50,10 @@ def container_env(proc_root, pid: int) -> dict[str, str]:
 
 def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str | None = None,
             user: str | None = None, tty: bool = False, interactive: bool = False, detach: bool = False,
-            stdio: dict[int, int] | None = None, on_pty=None) -> int:
+            stdio: dict[int, int] | None = None, on_pty=None, on_pid=None) -> int:
     """Run ``argv`` in the container; its exit code (0 at once with ``detach``). With ``tty`` the
-    terminal is relayed to ``stdio``'s 0 and 1 (default ours); ``on_pty(master_fd)`` sees it first."""
+    terminal is relayed to ``stdio``'s 0 and 1 (default ours); ``on_pty(master_fd)`` sees it first;
+    ``on_pid(pid)`` learns the process's PID as the host numbers it (docker exec inspect's Pid)."""
     if not argv:
         raise MiniContainerError("no command given", op="exec")
     c = rt.refresh(rt.containers.get(ref))
@@ -82,14 +83,14 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
                                  and _single_map(rt, c.pid))
         who = user or process_ids(spec.process.user)
         return _launch(sys, ns_fds, procs, argv, environment, workdir or spec.process.cwd or "/",
-                       who, tty, interactive, detach, stdio or {}, security, on_pty)
+                       who, tty, interactive, detach, stdio or {}, security, on_pty, on_pid)
     finally:
         for _, _, fd in ns_fds:
             os.close(fd)
 
 
 def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interactive, detach, stdio,
-            security=None, on_pty=None) -> int:
+            security=None, on_pty=None, on_pid=None) -> int:
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
     joiner = sys.fork("a process that will join the container's namespaces")
@@ -107,6 +108,7 @@ def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interac
             pid = sys.fork("born inside the container's PID namespace")
             if pid == 0:
                 _inside(sys, child, argv, env, workdir, user, tty, interactive, stdio, security)
+            child.send({"type": "pid", "pid": pid})   # our own numbering is the host's: setns(PID) moved only children
             child.close()
             if detach:
                 os._exit(0)
@@ -128,6 +130,9 @@ def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interac
                 break
             if msg["type"] == "pty":
                 master = fds[0]
+            elif msg["type"] == "pid":
+                if on_pid is not None:
+                    on_pid(msg["pid"])
             elif msg["type"] == "error":
                 failure = msg
     finally:

@@ -131,6 +131,10 @@ def test_exec(client, engine):
         time.sleep(0.1)
     info = api.exec_inspect(eid)
     assert info["ProcessConfig"]["entrypoint"] == "sh" and info["ContainerID"] == c.id
+    slow = api.exec_create(c.id, ["sleep", "30"])["Id"]
+    api.exec_start(slow, detach=True)
+    pid = api.exec_inspect(slow)["Pid"]                  # the host's number for the exec'd process
+    assert pid > 0 and open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:2] == [b"sleep", b"30"]
     assert c.exec_run(["no-such-binary"]).exit_code == 127
     status, _, body = request(engine.sock, "POST", f"/exec/{'0' * 64}/start", {})
     assert status == 404 and "No such exec instance" in body["message"]
