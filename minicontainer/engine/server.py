@@ -130,16 +130,21 @@ class Engine:
         LOG.info("start %s: %d kernel steps\n%s", cid[:12], len(steps),
                  format_steps(steps, aliases_for(self.runtime, cid)))
 
+    def _steps(self) -> list:
+        """This thread's recorded kernel steps, without making a Runtime for a request that needs none."""
+        rt = getattr(self._local, "runtime", None)
+        return rt.sys.steps if rt is not None else []
+
     def trace_mark(self) -> int:
         """Where this thread's kernel steps stand before a request (see :meth:`trace_request`)."""
         self._local.traced = False
-        return len(self.runtime.sys.steps)
+        return len(self._steps())
 
     def trace_request(self, what: str, mark: int) -> None:
         """After a request: with ``--trace``, log the kernel steps it caused unless it was a start
         (logged with its container already): a stop's kill(2), a removal's umount2(2) and the rmdir(2)
         of its cgroups... Then forget them: a warm engine keeps no history of what it did."""
-        steps = self.runtime.sys.steps
+        steps = self._steps()
         if self.trace and not getattr(self._local, "traced", False) and len(steps) > mark:
             from ..runtime.explain import format_steps
             LOG.info("%s: %d kernel steps\n%s", what, len(steps) - mark, format_steps(steps[mark:], {}))

@@ -90,7 +90,7 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
 
 
 def _launch(sys: Syscalls, ns_fds, procs, argv, env, workdir, user, tty, interactive, detach, stdio,
-            security=None, on_pty=None, on_pid=None) -> int:
+            security, on_pty=None, on_pid=None) -> int:
     parent, child = Channel.pair()
     status_r, status_w = os.pipe()
     joiner = sys.fork("a process that will join the container's namespaces")
@@ -189,7 +189,7 @@ def _report(chan: Channel, err: BaseException) -> None:
 
 
 def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interactive, stdio,
-            security=None) -> None:
+            security) -> None:
     code = 125
     try:
         home = None
@@ -212,16 +212,13 @@ def _inside(sys: Syscalls, chan: Channel, argv, env, workdir, user, tty, interac
             if not interactive and 0 not in stdio:
                 null = os.open("/dev/null", os.O_RDONLY)
                 os.dup2(null, 0)
-        if ids is not None and security is None:
-            sys.switch_user(*ids, why="-u: run as this user of the image")
         if home is not None:
             env.setdefault("HOME", home)
         sys.chdir(workdir, "the working directory")
         path = find_executable(argv[0], env.get("PATH", DEFAULT_PATH))
         for sig in RESET_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        if security is not None:  # the container's capabilities, user, no_new_privs and seccomp, last
-            confine(sys, security, ids)
+        confine(sys, security, ids)   # the container's capabilities, user, no_new_privs and seccomp, last
         try:
             sys.execve(path, argv, env, "the command, inside the container")
         except KernelError as err:

@@ -143,27 +143,6 @@ def paths_for(cfg: dict | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return MASKED_PATHS, READONLY_PATHS
 
 
-def launch_settings(cfg: dict | None, plan, env_items=(), *, proc_root, rootless: bool = False):
-    """What the launcher needs: the :class:`SecuritySpec` and, with a user namespace, its
-    :class:`~.userns.UsernsPlan`; fills in the security fields of the rootfs ``plan``."""
-    cfg = cfg or config_for()
-    userns = None
-    if rootless or cfg.get("userns") == "private":
-        from .userns import plan_for
-        userns = plan_for(proc_root=proc_root)
-        if not rootless:
-            raise UsageError("--userns private is only supported in rootless mode (run as an ordinary user)",
-                             op="userns")
-        plan.bind_devices = True
-    plan.masked_paths, plan.readonly_paths = paths_for(cfg)
-    plan.read_only_root = bool(cfg.get("read_only"))
-    if cfg.get("privileged"):
-        plan.readonly_proc_sys = False
-    spec = spec_for(cfg, proc_root=proc_root, env_items=env_items,
-                    single_uid_map=userns is not None and userns.single)
-    return spec, userns
-
-
 def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] | None = None) -> None:
     """Give up privileges in order, ending with the seccomp filter. The next call must be execve."""
     if spec.seccomp is not None and not spec.no_new_privs:
@@ -235,4 +214,4 @@ def _install_seccomp(sys: Syscalls, spec: SecuritySpec) -> None:
 
 
 __all__ = ["SecuritySpec", "config_for", "spec_for", "paths_for", "confine", "parse_security_opts",
-           "launch_settings", "confine_container"]
+           "confine_container"]
