@@ -1,57 +1,84 @@
-"""Streams of a container: attach (a hijacked connection), logs, and starting attached.
+"""Streams of a container: attach (a hijacked connection), logs, and detach keys.
 
 Without a terminal, stdout and stderr share one connection, so each piece of output is
 framed: an 8-byte header ``[stream, 0, 0, 0, size (4 bytes, big endian)]`` then ``size``
 bytes; stream 1 is stdout, 2 stderr (moby api, "Attach to a container"). With a
 terminal there is only one stream (the pty merges them) and bytes go through raw.
 
-Two ways a container's output reaches an attached client:
+Every container runs under its monitor (mc-monitor), whatever happens to the engine, so an
+attach only connects two things the monitor keeps:
 
-- a container without ``OpenStdin`` runs detached under its monitor, whatever happens to
-  the engine; an attach follows its log from the moment of the attach
-  (:func:`minicontainer.runtime.watch.output`);
-- a container with ``OpenStdin`` whose client attached stdin before ``start`` is run
-  attached by the engine: the connection itself becomes its stdin (and, with a tty,
-  the other side of its pseudo-terminal). Such a container lives as long as the engine
-  (as ``minicontainer run -i`` lives as long as the CLI).
+- its output: the attach follows the container's log from the moment of the attach
+  (:func:`minicontainer.runtime.watch.output`), so any number of clients can watch;
+- its stdin, for a container created with ``OpenStdin``: the monitor's attach socket
+  (:func:`minicontainer.runtime.watch.connect_stdin`). Bytes the client sends go there;
+  the client's end-of-file closes the container's stdin if it was created with
+  ``StdinOnce`` (``docker run -i``), and leaves it open for the next attach otherwise
+  (``docker run -dit``). The detach keys (``detachKeys``, default ctrl-p ctrl-q) end the
+  attach and leave the container running, as dockerd does.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import select
+import socket
 import struct
 import termios
 import threading
 
-from ..errors import StateError
-from ..runtime.lifecycle import GONE
+from ..errors import StateError, UsageError
 from ..runtime.logs import read_log, to_epoch
 from ..runtime.state import Status
 from .routes import hijack, raw_stream, route
 
 HEADER = struct.Struct(">BxxxL")
 WAITING = (Status.CREATED, Status.RUNNING, Status.PAUSED)
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
 def frame(stream: int, data: bytes) -> bytes:
     return HEADER.pack(stream, len(data)) + data
 
 
-class Slot:
-    """An attach with stdin, waiting for the container's start to hand it the connection."""
-
-    def __init__(self):
-        self.conn = None
-        self.ready = threading.Event()      # the connection is here
-        self.done = threading.Event()       # the container's run has ended
-        self.pipes: tuple[int, int] | None = None
-
-
 def _current(req):
     rt = req.engine.runtime
     return rt, rt.refresh(rt.containers.get(req.params["id"]))
+
+
+def detach_keys(spec: str) -> bytes:
+    """Docker's detach-key syntax (``ctrl-p,ctrl-q``; a letter, ``ctrl-@`` ... ``ctrl-_``) as bytes."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.lower().startswith("ctrl-") and len(key) == 6 and "@" <= key[5].upper() <= "_":
+            out.append(ord(key[5].upper()) - 64)
+        else:
+            raise UsageError(f"invalid detach keys ({spec}): {key!r} is not a character or ctrl-X", op="attach")
+    return bytes(out)
+
+
+class Escape:
+    """Watches a byte stream for the detach keys: what precedes them passes, the keys do not."""
+
+    def __init__(self, keys: bytes):
+        self.keys, self.held = keys, b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to pass on, whether the keys were seen)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys and self.keys.startswith(candidate):
+                if candidate == self.keys:
+                    return bytes(out), True
+                self.held = candidate
+            else:
+                out += candidate
+                self.held = b""
+        return bytes(out), False
 
 
 @route("POST", "/containers/{id}/attach")
@@ -61,19 +88,9 @@ def attach(req):
         raise StateError(f"you cannot attach to a stopped container {c.name}, start it first", op="attach")
     tty = bool(c.config.get("tty"))
     wanted = {1: req.flag("stdout"), 2: req.flag("stderr")}
-    if req.flag("stdin") and c.config.get("interactive") and c.state is Status.CREATED:
-        slot = Slot()
-        with req.engine.lock:
-            req.engine.attachments[c.id] = slot
-
-        def interactive(conn):
-            slot.conn = conn
-            slot.ready.set()
-            slot.done.wait()
-            if slot.pipes is not None:
-                _pump(conn, slot.pipes, tty, wanted)
-        return hijack(interactive, _content_type(req, tty))
-    from ..runtime.watch import output, open_log
+    keys = detach_keys(req.arg("detachKeys") or DEFAULT_DETACH_KEYS)
+    stdin = req.flag("stdin") and bool(c.config.get("interactive"))
+    from ..runtime.watch import open_log, output
     log = open_log(c)       # now: what is written from here on is ours, even if --rm removes the file
     if req.flag("logs"):
         log.seek(0)
@@ -82,9 +99,13 @@ def attach(req):
         return raw_stream(_frames(read_log(c.dir), tty, wanted, False), _content_type(req, tty))
 
     def follow(conn):
-        threading.Thread(target=_drain, args=(conn,), daemon=True).start()
-        for chunk in _frames(output(rt, c, log, stop=conn.gone), tty, wanted, False):
-            if not conn.write(chunk):
+        detached = threading.Event()
+        feed = _relay_stdin if stdin else _drain
+        threading.Thread(target=feed, args=(rt, c, conn, Escape(keys), detached), daemon=True,
+                         name=f"stdin-{c.short_id}").start()
+        stop = lambda: detached.is_set() or conn.gone()     # noqa: E731
+        for chunk in _frames(output(rt, c, log, stop=stop), tty, wanted, False):
+            if detached.is_set() or not conn.write(chunk):
                 break
     return hijack(follow, _content_type(req, tty))
 
@@ -93,10 +114,37 @@ def _content_type(req, tty: bool) -> str:
     return "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
 
 
-def _drain(conn) -> None:
-    """Read (and drop) what the client sends a container that has no stdin."""
-    while conn.read(65536):
-        pass
+def _drain(rt, c, conn, escape: Escape, detached: threading.Event) -> None:
+    """Read (and drop) what the client sends a container that has no stdin, minding the detach keys."""
+    while data := conn.read(65536):
+        if escape.feed(data)[1]:
+            detached.set()
+            return
+
+
+def _relay_stdin(rt, c, conn, escape: Escape, detached: threading.Event) -> None:
+    """Copy the client's bytes to the container's stdin until its end-of-file or the detach keys."""
+    from ..runtime.watch import connect_stdin
+    sock = connect_stdin(rt, c, stop=lambda: detached.is_set() or conn.gone())
+    if sock is None:                    # it ended before it listened: nothing reads any more
+        return _drain(rt, c, conn, escape, detached)
+    try:
+        while data := conn.read(65536):
+            data, seen = escape.feed(data)
+            if data:
+                sock.sendall(data)
+            if seen:
+                detached.set()
+                return
+    except OSError as err:              # the container (and its monitor) ended meanwhile
+        from .. import log
+        log.swallowed("attach", f"send to {c.short_id}'s stdin", err)
+    finally:
+        try:
+            sock.shutdown(socket.SHUT_WR)   # end-of-file: StdinOnce closes the stdin
+        except OSError:
+            pass
+        sock.close()
 
 
 def _frames(records, tty: bool, wanted: dict, timestamps: bool):
@@ -108,67 +156,6 @@ def _frames(records, tty: bool, wanted: dict, timestamps: bool):
         if timestamps:
             data = rec.get("time", "").encode() + b" " + data
         yield data if tty else frame(stream, data)
-
-
-def _pump(conn, pipes: tuple[int, int], tty: bool, wanted: dict) -> None:
-    """Frame the output of a container run attached until both its pipes are closed."""
-    streams = {pipes[0]: 1, pipes[1]: 2}
-    try:
-        while streams:
-            ready, _, _ = select.select(list(streams), [], [])
-            for fd in ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    del streams[fd]
-                elif wanted.get(streams[fd]):
-                    conn.write(data if tty else frame(streams[fd], data))
-    finally:
-        for fd in pipes:
-            os.close(fd)
-
-
-def start_container(engine, c) -> None:
-    """Start ``c``: attached to a waiting stdin attach, or in the background under its monitor."""
-    with engine.lock:
-        slot = engine.attachments.pop(c.id, None)
-    if slot is None or not slot.ready.wait(10):
-        engine.start(c.id)
-        return
-    sock = slot.conn.fileno()
-    tty = bool(c.config.get("tty"))
-    if tty:
-        streams, ours = {"stdin": sock, "stdout": sock}, ()
-    else:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        slot.pipes = (out_r, err_r)
-        streams, ours = {"stdin": sock, "stdout": out_w, "stderr": err_w}, (out_w, err_w)
-    failure: list[BaseException] = []
-    finished = threading.Event()
-    engine.codes[c.id] = None     # a wait for this container waits for the code from run() below
-
-    def run():
-        try:
-            result = engine.start(c.id, attach=True, **streams)
-            engine.codes[c.id] = result.exit_code
-        except BaseException as err:   # reported to the start request below, or logged
-            failure.append(err)
-            engine.codes[c.id] = getattr(err, "exit_code", 125)
-        finally:
-            for fd in ours:
-                os.close(fd)
-            finished.set()
-            slot.done.set()
-    threading.Thread(target=run, name=f"run-{c.short_id}", daemon=True).start()
-    rt = engine.runtime
-    while not finished.wait(0.01):     # answer the start once the container runs (or failed to)
-        try:
-            if rt.containers.load(c.id).state is not Status.CREATED:
-                return
-        except GONE:        # removed meanwhile: the run thread has the story
-            continue
-    if failure:
-        raise failure[0]
 
 
 def resize_tty(rt, c, height: int, width: int) -> None:
@@ -215,7 +202,6 @@ def logs(req):
 
 
 def _usage(text: str):
-    from ..errors import UsageError
     return UsageError(text, op="logs")
 
 

@@ -133,8 +133,7 @@ def start(req):
     c = current(req)
     if c.state in LIVE:
         return no_content(304)
-    from .attach import start_container
-    start_container(req.engine, c)
+    req.engine.start(c.id)
     return no_content()
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from ..errors import UsageError
 
 # Config fields that carry no isolation decision (accepted whatever their value)
-CONFIG_IGNORED = {"Image", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "ArgsEscaped",
+CONFIG_IGNORED = {"Image", "AttachStdin", "AttachStdout", "AttachStderr", "ArgsEscaped",
                   "Domainname", "OnBuild", "Shell", "HostConfig", "NetworkingConfig"}
-CONFIG_USED = {"Hostname", "User", "Tty", "OpenStdin", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels",
+CONFIG_USED = {"Hostname", "User", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Entrypoint", "WorkingDir", "Labels",
                "ExposedPorts", "Volumes"}
 HOST_USED = {"Binds", "Mounts", "PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Init",
              "Memory", "MemorySwap", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
@@ -132,7 +132,8 @@ def run_options(body: dict, name: str | None, default_network: str = "bridge"):
                          op="create")
     opts = RunOptions(image=body["Image"], command=_list(cmd), name=name or None, env=_list(body.get("Env")),
                       workdir=body.get("WorkingDir") or None, hostname=body.get("Hostname") or None,
-                      interactive=bool(body.get("OpenStdin")), tty=bool(body.get("Tty")),
+                      interactive=bool(body.get("OpenStdin")), stdin_once=bool(body.get("StdinOnce")),
+                      tty=bool(body.get("Tty")),
                       rm=bool(hc.get("AutoRemove")), init=bool(hc.get("Init")), detach=True, network=network,
                       publish=_publish(hc.get("PortBindings")), publish_all=bool(hc.get("PublishAllPorts")),
                       limits=_limits(hc), volumes=volumes, tmpfs=tmpfs, cap_add=_list(hc.get("CapAdd")),

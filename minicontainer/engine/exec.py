@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import select
 import threading
 
 from ..errors import NotFoundError, StateError, UsageError
 from ..runtime.state import Status
-from .attach import _pump, frame, set_winsize
+from .attach import frame, set_winsize
 from .routes import hijack, json_response, no_content, route
 
 
@@ -120,10 +121,27 @@ def start(req):
         worker = threading.Thread(target=run, name=f"exec-{rec['ID'][:12]}", daemon=True)
         worker.start()
         if pipes is not None:
-            _pump(conn, pipes, False, wanted)
+            _pump(conn, pipes, wanted)
         worker.join()
     return hijack(attached, "application/vnd.docker.raw-stream" if rec["Tty"]
                   else "application/vnd.docker.multiplexed-stream")
+
+
+def _pump(conn, pipes: tuple[int, int], wanted: dict) -> None:
+    """Frame an exec's stdout and stderr (stream 1 and 2) until both its pipes are closed."""
+    streams = {pipes[0]: 1, pipes[1]: 2}
+    try:
+        while streams:
+            ready, _, _ = select.select(list(streams), [], [])
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    del streams[fd]
+                elif wanted.get(streams[fd]):
+                    conn.write(frame(streams[fd], data))
+    finally:
+        for fd in pipes:
+            os.close(fd)
 
 
 @route("GET", "/exec/{id}/json")

@@ -59,8 +59,7 @@ class Engine:
         self.log = LOG
         self._local = threading.local()
         self.started = time.time()
-        self.codes: dict[str, int | None] = {}   # exit codes known here first: attached runs, --rm reaps
-        self.attachments: dict = {}              # container id -> an attach waiting for its start (stdin)
+        self.codes: dict[str, int | None] = {}   # exit codes known here first: --rm reaps
         self.execs: dict = {}                    # exec id -> its record (exec.py)
         self.lock = threading.Lock()
 
@@ -72,18 +71,18 @@ class Engine:
             rt = self._local.runtime = Runtime(self.root)
         return rt
 
-    def start(self, cid: str, **kwargs):
+    def start(self, cid: str):
         """Start a container (``Runtime.start``). With ``--trace`` the kernel steps the start took,
         in the runtime and inside the new container (the ``--explain`` steps), go to the log
         after the request that caused them: the API call and the kernel work side by side."""
         try:
-            result = self.runtime.start(cid, explain=self.trace, **kwargs)
+            result = self.runtime.start(cid, explain=self.trace)
         except MiniContainerError as err:
             self._trace(cid, getattr(err, "steps", None))
             self._remove_after_failed_start(cid)
             raise
         self._trace(cid, result.steps)
-        if result.container.config.get("rm") and not kwargs.get("attach"):   # (an attached run has ended)
+        if result.container.config.get("rm"):
             with self.lock:
                 self.codes[cid] = None           # a wait for its removal waits for this code too
             threading.Thread(target=self._reap, args=(cid,), name=f"reap-{cid[:12]}", daemon=True).start()

@@ -152,6 +152,7 @@ def container_json(c: Container) -> dict:
             "AttachStdin": bool(cfg.get("interactive")),
             "Tty": bool(cfg.get("tty")),
             "OpenStdin": bool(cfg.get("interactive")),
+            "StdinOnce": bool(cfg.get("stdin_once")),
             "ExposedPorts": {p: {} for p in _ports(c, net)} or None,
             "Env": list(cfg.get("env") or []),
             "Cmd": list(c.command),

@@ -342,7 +342,7 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
         elif "pid" in spec.namespaces:
             sys.unshare(C.CLONE_NEWPID, "a new PID namespace for our next child; the monitor itself stays "
                         "outside, in the host's mount, network and cgroup namespaces")
-        out_r = err_r = -1
+        out_r = err_r = in_w = -1
         pty_socks = None
         if spec.detach is not None and not dry_run:
             # a daemon keeps none of the caller's streams open (else a caller reading our output
@@ -357,6 +357,9 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                 out_r, out_w = os.pipe()
                 err_r, err_w = os.pipe()
                 spec.stdio = {1: out_w, 2: err_w}
+                if spec.interactive:   # -i: the monitor keeps the writing end for its attach socket
+                    in_r, in_w = os.pipe()
+                    spec.stdio[0] = in_r
         pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container")
         if pid == 0 and dry_run:  # in a real run the runtime does this as soon as it learns the PID
             sys.where = "runtime"
@@ -380,7 +383,9 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                 _msg, fds, _f, _a = socket.recv_fds(pty_socks[0], 16, 1)
                 out_r = fds[0] if fds else -1
                 pty_socks[0].close()
-            hand_over(spec.detach, pid, out_r, err_r)  # never returns
+                if spec.interactive:   # -it: what is written to the pty master is the terminal's input
+                    in_w = out_r
+            hand_over(spec.detach, pid, out_r, err_r, in_w, spec.tty)  # never returns
         while True:
             try:
                 _, status = os.waitpid(pid, 0)

@@ -24,6 +24,7 @@ class RunOptions:
     workdir: str | None = None
     hostname: str | None = None
     interactive: bool = False
+    stdin_once: bool = False          # the API's StdinOnce: the first attached client's EOF closes stdin
     tty: bool = False
     rm: bool = False
     init: bool = False

@@ -146,7 +146,7 @@ class Runtime:
         argv = command_for(image.config, opts.command, opts.entrypoint)
         limits = opts.limits.to_dict() if opts.limits is not None and not opts.limits.is_empty() else None
         config = {"env": list(opts.env), "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
-                  "tty": opts.tty, "interactive": opts.interactive, "init": opts.init, "rm": opts.rm,
+                  "tty": opts.tty, "interactive": opts.interactive, "stdin_once": opts.stdin_once, "init": opts.init, "rm": opts.rm,
                   "network": opts.network, "publish": list(opts.publish), "limits": limits,
                   "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM",
@@ -291,14 +291,16 @@ class Runtime:
 
     def _detached(self, c: Container, explain: bool) -> RunResult:
         """Start with a monitor that outlives us; it records the exit through the reaper."""
-        from ..monitor import DetachSpec, binary
+        from ..monitor import ATTACH_SOCKET, DetachSpec, binary
         sys = self.sys
         sys.steps.clear()  # the steps of this start only
         cgroup = None
         try:
             cgroup, spec, hook = self._prepare(c, sys)
             spec.detach = DetachSpec(exit_file=str(c.dir / "exit"), log_file=str(c.dir / "container.log"),
-                                     cleanup_argv=reaper_argv(self.root, c.id), binary=binary())
+                                     cleanup_argv=reaper_argv(self.root, c.id), binary=binary(),
+                                     attach_socket=str(c.dir / ATTACH_SOCKET) if spec.interactive else None,
+                                     stdin_once=bool(c.config.get("stdin_once")))
             spec.trace = explain
             # the detached monitor outlives us by design; PR_SET_PDEATHSIG would also fire when the
             # short-lived middle process of its double fork exits (a race lost under load). If we die

@@ -71,6 +71,36 @@ def output(rt, c, log, stop=lambda: False):
         log.close()
 
 
+def connect_stdin(rt, c, stop=lambda: False):
+    """A socket to ``-i`` container ``c``'s standard input: its monitor's attach socket, waited for
+    while the container is created or starting (None if it ended first, or ``stop()`` says so).
+
+    What is sent there reaches the container's stdin; shutting down the sending side
+    (shutdown(2), SHUT_WR) is an end-of-file, which closes that stdin when the container was
+    created with StdinOnce. The socket's path may be longer than a unix address allows
+    (unix(7): 108 bytes), so it is reached through an O_PATH descriptor of its directory.
+    """
+    import socket
+    from ..monitor import ATTACH_SOCKET
+    while True:
+        rec = _record(rt, c.id)
+        if rec is None or rec.state not in LIVE + (Status.CREATED,) or stop():
+            return None
+        if (c.dir / ATTACH_SOCKET).exists():
+            dirfd = os.open(c.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(rt.proc_root / "self" / "fd" / str(dirfd) / ATTACH_SOCKET))
+                return sock
+            except OSError as err:    # the container ended meanwhile (or the monitor is not listening yet)
+                sock.close()
+                from .. import log
+                log.swallowed("attach", f"connect to {c.short_id}'s stdin", err)
+            finally:
+                os.close(dirfd)
+        time.sleep(POLL)
+
+
 def next_exit(rt, c, condition: str = "not-running", stop=lambda: False, known_codes=None):
     """Wait as ``docker wait --condition``: ``not-running`` (return at once if it is not running),
     ``next-exit`` (the end of the next run, waiting for a start if it is created) or ``removed``.

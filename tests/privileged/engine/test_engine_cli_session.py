@@ -9,6 +9,7 @@ import os
 import pty
 import select
 import socket
+import subprocess
 import time
 import urllib.request
 
@@ -144,6 +145,71 @@ def test_run_and_exec_with_a_terminal(docker_cli, engine):
     assert code == 6 and b"25\r\n/dev/pts/" in seen
     assert out(docker_cli("run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input=b"shout\n")) == "SHOUT\n"
     docker_cli("rm", "-f", "box")
+
+
+def converse(argv, env, steps: list[tuple[bytes | None, bytes]], wait: float = 20.0) -> tuple[int | None, bytes]:
+    """Run ``argv`` on a new pseudo-terminal; for each step wait until its text has shown since
+    the last keys (None: do not wait), then type its keys. The exit code once it ends (None: it
+    was still running at the deadline, and is killed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, {**os.environ, **env})
+    seen, mark, pending = b"", 0, list(steps)
+    deadline = time.monotonic() + wait
+    code = None
+    try:
+        while time.monotonic() < deadline:
+            if pending and (pending[0][0] is None or pending[0][0] in seen[mark:]):
+                os.write(fd, pending.pop(0)[1])
+                mark = len(seen)
+                continue
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                seen += data
+        else:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status) if time.monotonic() < deadline else None
+    finally:
+        os.close(fd)
+    return code, seen
+
+
+def test_attach_reaches_the_stdin_of_a_running_container(docker_cli, engine):
+    """docker run -dit, then docker attach: the container's stdin is held by its monitor, so an
+    attach long after the start can type into it; ctrl-p ctrl-q leaves it running (the docker CLI
+    then says "read escape sequence" and exits 1, as it does against dockerd); a later attach
+    ends with the container's own exit code."""
+    docker_cli("run", "-dit", "--name", "shell", "busybox", "sh")
+    code, seen = converse([docker_cli.binary, "attach", "shell"], docker_cli.env,
+                          [(None, b"echo $((7*6))-attached\r"), (b"42-attached", b"\x10\x11")])
+    assert code == 1 and b"42-attached" in seen and b"read escape sequence" in seen, seen
+    assert out(docker_cli("inspect", "--format", "{{.State.Status}}", "shell")) == "running\n"
+    code, seen = converse([docker_cli.binary, "attach", "shell"], docker_cli.env, [(None, b"exit 3\r")])
+    assert code == 3, seen
+    docker_cli("rm", "shell")
+
+    docker_cli("run", "-di", "--name", "reader", "busybox", "sh", "-c", "while read line; do echo got $line; done")
+    for word in (b"first", b"second"):    # the first client's end-of-file leaves it open (not StdinOnce)
+        attach = subprocess.Popen([docker_cli.binary, "attach", "reader"], env={**os.environ, **docker_cli.env},
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            attach.stdin.write(word + b"\n")
+            attach.stdin.flush()
+            assert select.select([attach.stdout], [], [], 15)[0], f"no answer to {word!r}"
+            assert attach.stdout.readline() == b"got " + word + b"\n"
+            attach.stdin.close()
+        finally:
+            attach.kill()
+            attach.wait(10)
+    assert out(docker_cli("inspect", "--format", "{{.State.Status}}", "reader")) == "running\n"
+    docker_cli("rm", "-f", "reader")
 
 
 @pytest.mark.parametrize("n", [20])

@@ -156,6 +156,39 @@ def test_containers_survive_an_engine_crash(state_root, sock_dir):
         engine.wait(30)
 
 
+def test_a_container_with_stdin_survives_an_engine_crash_and_is_attached_again(state_root, sock_dir):
+    """The monitor, not the engine, holds a -i container's stdin: a new engine attaches to it."""
+    sock = sock_dir / "engine.sock"
+    engine = start_engine(state_root, sock)
+    client = docker.DockerClient(base_url=f"unix://{sock}", version="auto", timeout=60)
+    try:
+        c = client.containers.run("busybox", ["sh", "-c", "while read line; do echo got $line; done"],
+                                  detach=True, stdin_open=True, name="listener")
+        pid = Runtime(state_root).containers.get("listener").pid
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(10)
+        assert alive(Path("/proc"), pid, 0)
+        engine = start_engine(state_root, sock)
+        attached = client.api.attach_socket(c.id, params={"stdin": 1, "stdout": 1, "stream": 1})
+        raw = attached._sock
+        raw.settimeout(15)
+        raw.sendall(b"hello again\n")
+        data = b""
+        while b"got hello again\n" not in data:
+            chunk = raw.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"\x01\x00\x00\x00")     # a stdout frame (no tty: multiplexed)
+        raw.close()
+        again = client.containers.get("listener")
+        assert again.status == "running"
+        again.remove(force=True)
+    finally:
+        client.close()
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(30)
+
+
 def test_bad_input_is_a_docker_error_and_leaves_nothing(engine, client):
     sock = engine.sock
     rt = Runtime(engine.root)
