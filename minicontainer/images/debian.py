@@ -208,16 +208,17 @@ def build(build_dir: Path | None = None, *, etc: Path = ETC_ROOT, say=print) -> 
             boot.stdin.close()
             boot.wait()
             filt.wait()
+            os.fsync(out.fileno())          # renamed into place below: on disk first
         if boot.returncode != 0 or filt.returncode != 0:
             lines = errs.read_text(errors="replace").strip().splitlines()
             last = (lines or [f"exit status {boot.returncode or filt.returncode}"])[-1]
             raise ImageError(f"mmdebstrap failed: {last.lower()}", op="debian image")
         diff_id, _ = sha256_file(part)
         cfg = image_config(diff_id, rec, digest, now_rfc3339())
-        cfg_part = cfg_path.with_name(f".{cfg_path.name}.partial-{os.getpid()}")
-        cfg_part.write_text(json.dumps(cfg, sort_keys=True, separators=(",", ":")))
-        os.replace(part, tar)
-        os.replace(cfg_part, cfg_path)
+        from ..records import write_atomic
+        os.replace(part, tar)               # the config last: its presence says the pair is complete
+        write_atomic(cfg_path, json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode(),
+                     "cannot write the image config", ImageError, op="debian image")
     except OSError as err:
         raise ImageError(f"cannot build: {(err.strerror or str(err)).lower()}", op="debian image",
                          path=part) from err

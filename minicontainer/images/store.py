@@ -184,9 +184,8 @@ class ImageStore:
         with self.lock():
             final = self.blob_path(digest)
             if not final.exists():
-                tmp = self.staging("blob")
-                tmp.write_bytes(data)
-                os.replace(tmp, final)
+                from ..records import write_atomic
+                write_atomic(final, data, "cannot store a blob", ImageError, op="put blob")
         return digest
 
     def has_layer(self, diff_id: str) -> bool:

@@ -84,8 +84,12 @@ class Syscalls:
         args = f"{label or fd}, {C.flag_names(nstype, C.CLONE_NAMES)}"
         return self._run("setns", args, why, lambda: self._sys_setns(fd, nstype), dict(fd=fd, nstype=nstype))
 
-    def fork(self, why: str) -> int:
-        """fork(2): after unshare(CLONE_NEWPID) the child becomes PID 1 of the new namespace."""
+    def fork(self, why: str, *, peer: Callable[[], object] | None = None) -> int:
+        """fork(2): after unshare(CLONE_NEWPID) the child becomes PID 1 of the new namespace.
+
+        ``peer`` is what another process (the runtime) does as soon as it learns the child's PID.
+        A real fork leaves that to the other process; the recording double, which walks every
+        role itself in one process, does it in place so that the plan keeps its order."""
         return self._run("fork", "", why, self._sys_fork, {})
 
     # -- mounts ------------------------------------------------------------
@@ -219,6 +223,26 @@ class Syscalls:
         """execve(2): replace this process's program; on success it never returns."""
         return self._run("execve", f"{path}, {list(argv)!r}", why, lambda: self._sys_execve(path, argv, env),
                          dict(path=path, argv=argv, env=env))
+
+    # -- process plumbing -------------------------------------------------
+    def plumb(self, name: str, thunk: Callable[[], object], *, stand_in: object = None,
+              peer: Callable[[], object] | None = None):
+        """Process plumbing that ``--explain`` does not list as a step: setsid(2), the dup2(2)s
+        and pipes of the standard streams, openpty(3), signal dispositions, a message to the
+        runtime and its answer, lookups in the container's own files. Runs ``thunk``.
+
+        The recording double records ``name`` and returns ``stand_in`` instead (a dry run has
+        no other process, no streams and no container filesystem to act on), or, for a message
+        the runtime answers, runs ``peer`` in the runtime's place and returns what it returns."""
+        return thunk()
+
+    def exit(self, code: int, failure: BaseException | None = None) -> None:
+        """_exit(2): end a forked process (monitor, PID 1) with ``code``, never returning.
+        ``failure`` is the error it has just reported to the runtime, if any: the recording
+        double, whose forks are walked in the caller's own process, raises it instead (or, with
+        none, ends the plan), as only an exception can leave a path that must not return."""
+        import os
+        os._exit(code)
 
     # -- to be provided by an implementation ------------------------------
     def _sys_unshare(self, flags): raise NotImplementedError

@@ -3,7 +3,12 @@
 It answers each call with a harmless value (``fork`` returns 0, so the code under test
 carries on as the child would) and can be told to fail a call with an errno, so tests
 can drive error paths. ``execve`` records the step and then raises
-:class:`DryRunFinished`, because a real execve never returns either.
+:class:`DryRunFinished`, because a real execve never returns either; ``exit`` raises too
+(the error being reported, or DryRunFinished). Where a path waits for another process
+(the runtime's answer, its cgroup write once it knows a PID), the double plays that part in
+place (``peer``); the process plumbing that no plan lists (``plumb``: streams, setsid,
+lookups in the container's files) it only records, answering with a stand-in. So the code
+that starts a container has no dry-run branches: the double is the whole difference.
 
 Besides the people-readable :class:`~minicontainer.kernel.base.Step` list that ``--explain``
 prints, it keeps each call's arguments as values (:class:`Call`): tests assert on
@@ -57,6 +62,27 @@ class RecordingSyscalls(Syscalls):
                 raise DryRunFinished()
             return None
         return super()._run(call, args, why, fake, typed)
+
+    def fork(self, why: str, *, peer=None) -> int:
+        pid = super().fork(why)
+        if peer is not None:     # the runtime's answer to the PID, shown where it happens
+            self._as_runtime(peer)
+        return pid
+
+    def plumb(self, name, thunk, *, stand_in=None, peer=None):
+        self.records.append(Call("plumb", {"name": name}))
+        return self._as_runtime(peer) if peer is not None else stand_in
+
+    def exit(self, code, failure=None):
+        self.records.append(Call("exit", {"code": code}))
+        raise failure if failure is not None else DryRunFinished()
+
+    def _as_runtime(self, peer):
+        where, self.where = self.where, "runtime"
+        try:
+            return peer()
+        finally:
+            self.where = where
 
     def calls(self) -> list[str]:
         """Just the call names, in order (handy in assertions)."""

@@ -202,10 +202,9 @@ def python_monitor(pid: int, exit_file: str, log_file: str, out_fd: int, err_fd:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         status = 255 << 8
-    tmp = exit_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{status}\n")
-    os.replace(tmp, exit_file)
+    from ..records import write_atomic     # as mc-monitor.c does: a new file, then rename(2)
+    write_atomic(exit_file, f"{status}\n".encode(), "cannot record the exit status", op="monitor",
+                 durable=False, make_parent=False)
 
 
 def read_exit(exit_file: Path) -> int | None:

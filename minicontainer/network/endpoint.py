@@ -221,12 +221,13 @@ def connect(state_root, container_id: str, name: str, pid: int, network: str = "
     try:
         from . import links
         from .nat import Nat
-        with store.lock():                # 2. NAT, bridge, address, record
+        with store.lock():                # 2. NAT, bridge, record, address
             Nat(store, syscalls=syscalls, proc_root=proc_root).attach(net)   # a no-op once attached
             links.ensure_bridge(net, syscalls, proc_root)
+            save(store, ep)               # first: a SIGKILL after it leaves a record that
+            recorded = True               # disconnect() undoes, address and all
             ep.ip = str(Ipam(store).allocate(net, container_id))
             save(store, ep)
-            recorded = True
         ep.mac = links.plug_container(net, host_if, temp_if, pid, f"{ep.ip}", syscalls, proc_root)  # 3.
         from . import proxies             # 4. proxies and names
         for sock, mapping in bound:

@@ -28,7 +28,7 @@ from ..files import discard_tree
 from .. import paths
 from ..errors import ConflictError, MiniContainerError, NotFoundError, StateError, UsageError
 from ..oci import OCI_VERSION, Spec, validate
-from ..records import read_json, write_json
+from ..records import read_json, write_atomic, write_json
 from ..runtime.processes import alive, start_ticks
 from . import devices
 
@@ -284,10 +284,8 @@ def send_console(path: str, master: int) -> None:
 
 
 def _write_pid(path: str, pid: int) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.replace(tmp, path)
+    write_atomic(path, str(pid).encode(), "cannot write the pid file", op="create", durable=False,
+                 make_parent=False)
 
 
 def _quiet(fn, *args):

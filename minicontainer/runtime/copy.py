@@ -27,13 +27,13 @@ ending in ``/.`` copies the directory's contents; devices, FIFOs and sockets are
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
-from ..errors import MiniContainerError, NotFoundError, UsageError
+from ..errors import NotFoundError, UsageError
 from ..kernel import constants as C
 from ..rootfs import make_private, resolve_in_root
+from .channel import run_in_child
 from .state import Status
 
 
@@ -178,39 +178,13 @@ def in_private_overlay(rt, c, job) -> dict:
     image = rt.images().resolve(c.image_id)
     data = overlay_options([str(p) for p in image.layer_dirs], c.upper_dir, c.work_dir)
     sys = rt.sys
-    read_fd, write_fd = os.pipe()
-    pid = sys.fork("a helper that mounts the stopped container's overlay where only it can see it")
-    if pid == 0:
-        code = 1
-        try:
-            os.close(read_fd)
-            sys.unshare(C.CLONE_NEWNS, "a private mount namespace: the overlay vanishes when this helper exits")
-            make_private(sys)
-            sys.mount("overlay", str(c.merged_dir), "overlay", 0, data,
-                      "the container's files as it saw them: image layers under its upper dir")
-            answer = {"ok": job(str(c.merged_dir))}
-            code = 0
-        except BaseException as err:  # noqa: BLE001 - sent to the parent, which raises it
-            answer = {"error": str(err) if isinstance(err, MiniContainerError) else f"{type(err).__name__}: {err}",
-                      "kind": type(err).__name__}
-        finally:
-            try:
-                os.write(write_fd, json.dumps(answer if "answer" in locals() else {"error": "failed"}).encode())
-            finally:
-                os._exit(code)
-    os.close(write_fd)
-    chunks = []
-    while chunk := os.read(read_fd, 65536):
-        chunks.append(chunk)
-    os.close(read_fd)
-    os.waitpid(pid, 0)
-    try:
-        answer = json.loads(b"".join(chunks) or b"{}")
-    except ValueError:
-        answer = {}
-    if "ok" in answer:
-        return answer["ok"]
-    kind = {"NotFoundError": NotFoundError, "UsageError": UsageError}.get(answer.get("kind"), MiniContainerError)
-    err = kind(answer.get("error") or "the copy helper died", op="cp")
-    err.op = None  # the message already carries the operation
-    raise err
+
+    def mounted_job():
+        sys.unshare(C.CLONE_NEWNS, "a private mount namespace: the overlay vanishes when this helper exits")
+        make_private(sys)
+        sys.mount("overlay", str(c.merged_dir), "overlay", 0, data,
+                  "the container's files as it saw them: image layers under its upper dir")
+        return job(str(c.merged_dir))
+
+    return run_in_child(sys, "a helper that mounts the stopped container's overlay where only it can see it",
+                        mounted_job)

@@ -41,7 +41,7 @@ def plan_for(rt, opts: RunOptions) -> list[Step]:
         log.swallowed(__name__, "plan cgroup", err)
     spec = rt.launch_spec_for(c, config, procs)
     try:
-        launcher.start(sys, spec, dry_run=True)
+        launcher.start(sys, spec)
     except DryRunFinished:
         pass
     return sys.steps

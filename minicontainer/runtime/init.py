@@ -23,8 +23,9 @@ def run_as_init(sys, path: str, argv: list[str], env: dict[str, str], chan) -> N
     if child == 0:
         try:
             sys.execve(path, argv, env, "replace PID 2 with the container's command")
-        finally:
-            os._exit(126)
+        except BaseException as err:
+            sys.exit(126, err)
+        sys.exit(126)
     chan.close()  # only the command's copy remains, closed by its execve
     for sig in FORWARDED:
         signal.signal(sig, lambda signum, _frame: _forward(child, signum))
@@ -38,7 +39,7 @@ def run_as_init(sys, path: str, argv: list[str], env: dict[str, str], chan) -> N
             code = os.waitstatus_to_exitcode(status)
             code = 128 - code if code < 0 else code
             break
-    os._exit(code)
+    sys.exit(code)
 
 
 def _forward(child: int, signum: int) -> None:

@@ -25,20 +25,21 @@ monitor's and container's paths in order and ends at ``execve``.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 from dataclasses import dataclass, field
 
 from .. import rootfs
-from ..errors import ExecError, MiniContainerError
+from ..errors import KernelError, MiniContainerError
 from ..kernel import DryRunFinished, Step, Syscalls
 from ..kernel import constants as C
 from ..monitor import DetachSpec, hand_over
 from ..security import SecuritySpec
 from ..security.userns import UsernsPlan, enter_userns, write_maps
-from .channel import Channel
-from .pid1 import join_namespace, report_error, run_container  # imported now: after pivot_root nothing is reachable
+from .channel import Channel, report_error, reported_error
+from .pid1 import join_namespace, run_container  # imported now: after pivot_root nothing is reachable
 
 
 
@@ -89,7 +90,7 @@ class Started:
 
 
 # --------------------------------------------------------------------------- runtime side
-def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False) -> Started:
+def start(sys: Syscalls, spec: LaunchSpec, on_ready=None) -> Started:
     """Fork the monitor and container; return once the command is running (or raise)."""
     if spec.direct:
         return _start_direct(sys, spec)
@@ -101,23 +102,18 @@ def start(sys: Syscalls, spec: LaunchSpec, on_ready=None, dry_run: bool = False)
     except BaseException:
         parent.close(); child.close(); os.close(status_r); os.close(status_w)
         raise
-    if monitor == 0 and spec.detach is not None and not dry_run:
-        # run -d: fork once more and let the middle process exit, so that the monitor is
-        # re-parented to init and outlives the runtime without ever becoming its zombie
-        if os.fork() != 0:
-            os._exit(0)
     if monitor == 0:
-        if dry_run:  # the plan walks on as the monitor would, and ends in DryRunFinished
-            try:
-                _monitor(sys, spec, child, status_w, dry_run)
-            finally:
-                for chan in (parent, child):
-                    chan.close()
-                os.close(status_r)
-                os.close(status_w)
+        if spec.detach is not None:
+            # run -d: fork once more and let the middle process exit, so that the monitor is
+            # re-parented to init and outlives the runtime without ever becoming its zombie
+            sys.plumb("daemonize", _daemonize)
         parent.close()
         os.close(status_r)
-        _monitor(sys, spec, child, status_w, dry_run)  # never returns
+        try:
+            _monitor(sys, spec, child, status_w)  # never returns: it ends in _exit(2)
+        finally:   # reached only from the recording double, whose exit raises
+            child.close()
+            os.close(status_w)
     child.close()
     os.close(status_w)
     if spec.detach is not None:
@@ -149,13 +145,13 @@ def _start_direct(sys: Syscalls, spec: LaunchSpec) -> Started:
         raise
     if pid == 0:
         parent.close()
-        run_container(sys, spec, child, False)  # never returns
+        run_container(sys, spec, child)  # never returns
     child.close()
     try:
         try:
             join_cgroup(sys, spec.cgroup_procs, pid)
         except MiniContainerError:
-            _kill(pid)
+            _kill(sys, pid)
             raise
         return _await_exec(sys, spec, parent, 0, -1, None, pid=pid)
     finally:
@@ -179,12 +175,12 @@ def _start_direct_userns(sys: Syscalls, spec: LaunchSpec) -> Started:
             sys.unshare(C.CLONE_NEWPID, "a PID namespace owned by the new user namespace")
             pid = sys.fork("PID 1 of the container")
             if pid == 0:
-                run_container(sys, spec, child, False)  # never returns
+                run_container(sys, spec, child)  # never returns
             child.send({"type": "pid", "pid": pid, "monitor": 0})
-            os._exit(0)
+            sys.exit(0)
         except BaseException as err:
             report_error(child, err)
-            os._exit(125)
+            sys.exit(125, err)
     child.close()
     try:
         started = _await_exec(sys, spec, parent, middle, -1, None)
@@ -238,7 +234,7 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready,
                 join_cgroup(sys, spec.cgroup_procs, pid)
             except MiniContainerError as err:
                 failure = err
-                _kill(pid)
+                _kill(sys, pid)
                 break
         elif kind == "pty":
             pty_master = fds[0]
@@ -248,7 +244,7 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready,
                     on_ready(pid)
                 except BaseException as err:
                     failure = err
-                    _kill(pid)
+                    _kill(sys, pid)
                     break
             try:
                 chan.send({"type": "go"})
@@ -257,12 +253,11 @@ def _await_exec(sys, spec, chan: Channel, monitor: int, status_r: int, on_ready,
         elif kind == "waiting":   # stopped at the exec fifo: created, not started
             break
         elif kind == "error":
-            failure = (ExecError(msg["message"], exit_code=msg["exit_code"]) if msg["exit_code"] in (126, 127)
-                       else MiniContainerError(msg["message"]))  # the message names its operation already
+            failure = reported_error(msg)   # the message names its operation already
     steps = sorted(steps + sys.steps[own_before:], key=lambda step: step.t)
     if failure is not None or pid == 0:
         if spec.direct:
-            _kill(pid)
+            _kill(sys, pid)
             _reap(pid, -1)
         elif spec.detach is None:
             _reap(monitor, status_r)
@@ -286,12 +281,14 @@ def join_cgroup(sys: Syscalls, procs_files: list[str], pid: int | str) -> None:
         sys.write_file(procs, str(pid), "put the container's PID 1 into its cgroup (children inherit it)")
 
 
-def _kill(pid: int) -> None:
+def _kill(sys: Syscalls, pid: int) -> None:
+    """A start that failed half-way: SIGKILL its PID 1 (already gone is fine)."""
     if pid:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            sys.kill(pid, signal.SIGKILL, "the start failed: its PID 1 must not run on")
+        except KernelError as err:
+            if err.errno != errno.ESRCH:
+                raise
 
 
 def _reap(monitor: int, status_r: int) -> None:
@@ -322,21 +319,20 @@ def wait_status(started: Started) -> int | None:
 
 
 # --------------------------------------------------------------------------- monitor
-def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_run: bool) -> None:
+def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int) -> None:
     sys.where = "monitor"
-    code = 125
+    code, failure = 125, None
     try:
-        if not dry_run:
-            if spec.trace:
-                sys.on_step = lambda step: chan.send({"type": "step", "step": step.__dict__})
-            os.setsid()  # away from the terminal's signals: the runtime forwards what is meant for us
+        if spec.trace:   # (the recording double keeps every step in its own list: nothing to send)
+            sys.plumb("send steps", lambda: _send_steps(sys, chan))
+        sys.plumb("setsid", os.setsid)  # away from the terminal's signals: the runtime forwards what is meant for us
         if spec.die_with_runtime:
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the runtime is killed, the monitor dies too",
                       label="PR_SET_PDEATHSIG")
-            if not dry_run and os.getppid() != spec.runtime_pid:   # it died before the line above took effect
-                os._exit(125)
+            if sys.plumb("getppid", os.getppid, stand_in=spec.runtime_pid) != spec.runtime_pid:
+                sys.exit(125)   # it died before the line above took effect
         if spec.userns is not None:
-            enter_userns(sys, spec.userns, chan, dry_run)
+            enter_userns(sys, spec.userns, chan)
         if "pid" in spec.joins:
             join_namespace(sys, "pid", spec.joins["pid"], "our next child is born in this existing PID namespace")
         elif "pid" in spec.namespaces:
@@ -344,33 +340,17 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
                         "outside, in the host's mount, network and cgroup namespaces")
         out_r = err_r = in_w = -1
         pty_socks = None
-        if spec.detach is not None and not dry_run:
-            # a daemon keeps none of the caller's streams open (else a caller reading our output
-            # through a pipe would wait for as long as the container runs)
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
-            if spec.tty:
-                pty_socks = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            else:
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                spec.stdio = {1: out_w, 2: err_w}
-                if spec.interactive:   # -i: the monitor keeps the writing end for its attach socket
-                    in_r, in_w = os.pipe()
-                    spec.stdio[0] = in_r
-        pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container")
-        if pid == 0 and dry_run:  # in a real run the runtime does this as soon as it learns the PID
-            sys.where = "runtime"
-            join_cgroup(sys, spec.cgroup_procs, "PID")
+        if spec.detach is not None:
+            out_r, err_r, in_w, pty_socks = sys.plumb("detached streams", lambda: _detached_streams(spec),
+                                                      stand_in=(-1, -1, -1, None))
+        pid = sys.fork("the first process born in the new PID namespace: PID 1 of the container",
+                       peer=lambda: join_cgroup(sys, spec.cgroup_procs, "PID"))  # the runtime, once it hears the PID
         if pid == 0:
-            if not dry_run:
-                os.close(status_w)
-                if pty_socks:
-                    pty_socks[0].close()
-                    spec.pty_socket = pty_socks[1]
-            run_container(sys, spec, chan, dry_run)  # never returns
+            sys.plumb("close", lambda: os.close(status_w))   # the monitor's alone
+            if pty_socks:
+                pty_socks[0].close()
+                spec.pty_socket = pty_socks[1]
+            run_container(sys, spec, chan)  # never returns
         chan.send({"type": "pid", "pid": pid, "monitor": os.getpid()})
         chan.close()
         sys.on_step = None
@@ -398,9 +378,39 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int, dry_
     except DryRunFinished:
         raise
     except BaseException as err:
-        if dry_run:
-            raise
+        failure = err
         report_error(chan, err)
     finally:
-        if not dry_run:
-            os._exit(code)
+        sys.exit(code, failure)
+
+
+def _send_steps(sys: Syscalls, chan: Channel) -> None:
+    sys.on_step = lambda step: chan.send({"type": "step", "step": step.__dict__})
+
+
+def _daemonize() -> None:
+    if os.fork() != 0:
+        os._exit(0)
+
+
+def _detached_streams(spec: LaunchSpec):
+    """run -d: the monitor's standard streams become /dev/null, and PID 1's become pipes (or a
+    pseudo-terminal, sent back over a socket pair) whose other ends the monitor keeps."""
+    # a daemon keeps none of the caller's streams open (else a caller reading our output
+    # through a pipe would wait for as long as the container runs)
+    out_r = err_r = in_w = -1
+    pty_socks = None
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    if spec.tty:
+        pty_socks = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        spec.stdio = {1: out_w, 2: err_w}
+        if spec.interactive:   # -i: the monitor keeps the writing end for its attach socket
+            in_r, in_w = os.pipe()
+            spec.stdio[0] = in_r
+    return out_r, err_r, in_w, pty_socks

@@ -36,7 +36,7 @@ from ..kernel import DryRunFinished, Syscalls
 from ..kernel import constants as C
 from ..namespaces import NAMESPACES, clone_flags, describe
 from ..security import confine, confine_container
-from .channel import Channel
+from .channel import Channel, report_error
 from .init import run_as_init
 from .users import resolve_user
 
@@ -68,21 +68,11 @@ def find_executable(cmd: str, path_var: str) -> str:
     raise ExecError(f'exec: "{cmd}": {where}', exit_code=127)
 
 
-def report_error(chan: Channel, err: BaseException) -> None:
-    """Tell the runtime, over ``chan``, why this process is about to exit (one message)."""
-    exit_code = getattr(err, "exit_code", 125)
-    try:
-        chan.send({"type": "error", "message": str(err) or type(err).__name__, "exit_code": exit_code,
-                   "op": getattr(err, "op", None) if not isinstance(err, ExecError) else None})
-    except OSError:
-        pass   # the runtime is gone: nobody is left to tell, and PID 1 has no log of its own
-
-
-def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool) -> None:
+def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel) -> None:
     """PID 1, from its birth in the new PID namespace to execve(2); never returns (it exits
     with Docker's code if anything fails, after telling the runtime why)."""
     sys.where = "container"
-    code = 125
+    code, failure = 125, None
     try:
         if not spec.direct:   # minicontainer-runc: our parent (create) exits by design
             sys.prctl(C.PR_SET_PDEATHSIG, signal.SIGKILL, "if the monitor dies, the container dies with it",
@@ -90,7 +80,7 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
         for kind, path in spec.joins.items():
             if kind not in ("pid", "cgroup"):
                 join_namespace(sys, kind, path, f"config.json: join the existing {kind} namespace {path}")
-        fifo_fd = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC) if spec.exec_fifo and not dry_run else -1
+        fifo_fd = os.open(spec.exec_fifo, os.O_PATH | os.O_CLOEXEC) if spec.exec_fifo else -1
         kinds = tuple(k for k in spec.namespaces if k not in ("pid", "cgroup"))
         sys.unshare(clone_flags(kinds), describe(kinds))
         for number, soft, hard in spec.rlimits:
@@ -105,39 +95,26 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
             sys.sethostname(spec.hostname, "the hostname seen inside the container")
         if "net" in spec.namespaces:
             sys.link_up("lo", "the new network namespace has only a loopback device, and it starts down")
-        slave = None
-        if spec.tty and not dry_run:
-            master, slave = os.openpty()  # from the container's own devpts instance
-            if spec.console_size:
-                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *spec.console_size, 0, 0))
-            if spec.pty_socket is not None:  # detached: the monitor logs the terminal's output
-                socket.send_fds(spec.pty_socket, [b"pty"], [master])
-                spec.pty_socket.close()
-            else:
-                chan.send({"type": "pty"}, [master])
-            os.close(master)
-        if not dry_run:
-            chan.send({"type": "ready"})
-            msg, _ = chan.recv()
-            if not msg or msg.get("type") != "go":
-                os._exit(125)
+        slave = sys.plumb("openpty", lambda: open_terminal(spec, chan)) if spec.tty else None
+        reply = sys.plumb("ready", lambda: ask(chan, {"type": "ready"}), stand_in={"type": "go"})
+        if not reply or reply.get("type") != "go":
+            sys.exit(125)      # the runtime gave up on us (its own error says why)
         if "cgroup" in spec.joins:
             join_namespace(sys, "cgroup", spec.joins["cgroup"], "config.json: join an existing cgroup namespace")
         elif "cgroup" in spec.namespaces:  # only now: the runtime has put us into our cgroup
             sys.unshare(C.CLONE_NEWCGROUP, "own view of the cgroup tree: its cgroup appears as the root '/'")
-        prepare_stdio(sys, spec, slave, dry_run)
-        enter_workdir(sys, spec.workdir, dry_run)
-        path = find_executable(spec.argv[0], spec.env.get("PATH", DEFAULT_PATH)) if not dry_run else spec.argv[0]
-        if not dry_run:
-            for sig in RESET_SIGNALS:
-                signal.signal(sig, signal.SIG_DFL)
+        sys.plumb("stdio", lambda: prepare_stdio(sys, spec, slave))
+        enter_workdir(sys, spec.workdir)
+        path = sys.plumb("find the program", lambda: find_executable(spec.argv[0], spec.env.get("PATH", DEFAULT_PATH)),
+                         stand_in=spec.argv[0])
+        sys.plumb("default signals", reset_signals)
         if spec.security is not None and spec.ids is not None:
             confine(sys, spec.security, spec.ids)   # process.user: ids resolved when config.json was written
         elif spec.security is not None:
-            confine_container(sys, spec.security, spec.env, resolve_user, dry_run)
-        if spec.exec_fifo is not None and not dry_run:
+            confine_container(sys, spec.security, spec.env, resolve_user)
+        if spec.exec_fifo is not None:
             wait_for_start(chan, fifo_fd)
-        if spec.init and not dry_run:
+        if spec.init:
             run_as_init(sys, path, spec.argv, spec.env, chan)  # never returns
         try:
             sys.execve(path, spec.argv, spec.env, "replace this process with the container's command")
@@ -146,13 +123,36 @@ def run_container(sys: Syscalls, spec: LaunchSpec, chan: Channel, dry_run: bool)
     except DryRunFinished:
         raise
     except BaseException as err:
-        if dry_run:
-            raise
-        code = getattr(err, "exit_code", 125)
+        code, failure = getattr(err, "exit_code", 125), err
         report_error(chan, err)
     finally:
-        if not dry_run:
-            os._exit(code)
+        sys.exit(code, failure)
+
+
+def open_terminal(spec: LaunchSpec, chan: Channel) -> int:
+    """-t: a pseudo-terminal from the container's own devpts instance; its master goes to the
+    runtime (or, detached, to the monitor, which logs what it shows); the slave is returned."""
+    master, slave = os.openpty()
+    if spec.console_size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *spec.console_size, 0, 0))
+    if spec.pty_socket is not None:  # detached: the monitor logs the terminal's output
+        socket.send_fds(spec.pty_socket, [b"pty"], [master])
+        spec.pty_socket.close()
+    else:
+        chan.send({"type": "pty"}, [master])
+    os.close(master)
+    return slave
+
+
+def ask(chan: Channel, msg: dict) -> dict | None:
+    """Send ``msg`` to the runtime and wait for its answer (None if it has gone)."""
+    chan.send(msg)
+    return chan.recv()[0]
+
+
+def reset_signals() -> None:
+    for sig in RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def wait_for_start(chan: Channel, fifo_fd: int) -> None:
@@ -187,11 +187,9 @@ def exec_error(cmd: str, err: KernelError) -> ExecError:
     return ExecError(f'exec: "{cmd}": {reason}', exit_code=126)
 
 
-def prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None, dry_run: bool) -> None:
+def prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None) -> None:
     """Standard streams: the pty (as controlling terminal), or the caller's descriptors, and
     /dev/null for stdin unless ``-i``."""
-    if dry_run:
-        return
     if slave is not None:
         sys.setsid_ctty(slave, "the pseudo-terminal becomes the controlling terminal of PID 1")
         for fd in (0, 1, 2):
@@ -207,9 +205,9 @@ def prepare_stdio(sys: Syscalls, spec: LaunchSpec, slave: int | None, dry_run: b
         os.close(null)
 
 
-def enter_workdir(sys: Syscalls, workdir: str, dry_run: bool) -> None:
+def enter_workdir(sys: Syscalls, workdir: str) -> None:
     """chdir(2) into ``-w``, creating it first if the image lacks it (as Docker does)."""
-    if not dry_run and not os.path.isdir(workdir):
+    if not sys.plumb("is the workdir there", lambda: os.path.isdir(workdir), stand_in=True):
         parts = [p for p in workdir.split("/") if p]
         cur = "/"
         for part in parts:

@@ -192,19 +192,18 @@ def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] |
             _install_seccomp(sys, spec)
 
 
-def confine_container(sys: Syscalls, spec: SecuritySpec, env: dict, resolve_user, dry_run: bool = False) -> None:
+def confine_container(sys: Syscalls, spec: SecuritySpec, env: dict, resolve_user) -> None:
     """The container's last steps before execve: ``-u`` looked up in the image's own /etc/passwd
     (we are inside its root now) with ``resolve_user`` (:func:`minicontainer.runtime.users.resolve_user`,
     imported by the caller before pivot_root), then :func:`confine`."""
     ids = None
     if spec.user:
-        if dry_run:  # the image's passwd file is not reachable in a dry run: a stand-in user
-            ids = (0, 0, [0]) if spec.user in ("0", "root") else (1000, 1000, [1000])
-        else:
-            uid, gid, groups, home = resolve_user(spec.user)
-            ids = (uid, gid, groups)
-            if spec.set_home:
-                env["HOME"] = home
+        # a dry run has no image passwd file to read: the recording double answers with a stand-in
+        stand_in = (0, 0, [0], "/root") if spec.user in ("0", "root") else (1000, 1000, [1000], None)
+        uid, gid, groups, home = sys.plumb("look up the user", lambda: resolve_user(spec.user), stand_in=stand_in)
+        ids = (uid, gid, groups)
+        if spec.set_home and home is not None:
+            env["HOME"] = home
     confine(sys, spec, ids)
 
 

@@ -156,7 +156,7 @@ def in_initial_namespace(proc_root: Path = paths.PROC_ROOT) -> bool:
     return read_map(text) == [(0, 0, 4294967295)]
 
 
-def enter_userns(sys: Syscalls, plan: UsernsPlan, chan, dry_run: bool = False) -> None:
+def enter_userns(sys: Syscalls, plan: UsernsPlan, chan) -> None:
     """The monitor's first step in rootless mode: a new user namespace, mapped by the runtime.
 
     It comes first because it is what grants the capabilities to create the other
@@ -165,12 +165,14 @@ def enter_userns(sys: Syscalls, plan: UsernsPlan, chan, dry_run: bool = False) -
     """
     sys.unshare(C.CLONE_NEWUSER, "a user namespace: we become root in it, with every capability, but only "
                 "over what it owns; first, because it is what allows the others to be created")
-    if dry_run:  # the plan shows the runtime's writes in place
-        where, sys.where = sys.where, "runtime"
+    def ask_runtime():
+        chan.send({"type": "userns", "pid": os.getpid()})
+        return chan.recv()[0]
+
+    def runtime_maps_us():   # what the runtime does on that message (a dry run shows it in place)
         write_maps(sys, "<monitor>", plan)
-        sys.where = where
-        return
-    chan.send({"type": "userns", "pid": os.getpid()})
-    msg, _ = chan.recv()
+        return {"type": "mapped"}
+
+    msg = sys.plumb("ask the runtime for the maps", ask_runtime, peer=runtime_maps_us)
     if not msg or msg.get("type") != "mapped":
         raise MiniContainerError("the runtime did not map the user namespace", op="userns")

@@ -1,6 +1,7 @@
 """The exact kernel steps of a container start, recorded without root (RecordingSyscalls)."""
 
 import errno
+import os
 
 import pytest
 
@@ -81,7 +82,10 @@ def test_explain_text_uses_aliases(tmp_path, fake_host, image_root):
 def test_init_and_tty_change_the_plan_only_where_expected(tmp_path, fake_host, image_root):
     _, plain = plan(tmp_path, fake_host, image_root)
     _, with_init = plan(tmp_path, fake_host, image_root, init=True)
-    assert [s.call for s in plain] == [s.call for s in with_init]  # init forks only in a real run
+    # --init: PID 1 forks the command as PID 2, which is what execs (PID 1 stays behind and reaps)
+    assert [s.call for s in with_init] == [s.call for s in plain][:-1] + ["fork", "execve"]
+    assert "--init" in with_init[-2].why and "PID 2" in with_init[-1].why
+    assert with_init[-1].args == plain[-1].args
 
 
 def test_injected_failure_stops_the_plan(tmp_path, fake_host, image_root):
@@ -91,3 +95,19 @@ def test_injected_failure_stops_the_plan(tmp_path, fake_host, image_root):
     with pytest.raises(KernelError, match="invalid argument"):
         rt.explain_plan(RunOptions(image="busybox", command=["true"]))
     assert sys.steps[-1].call == "pivot_root" and sys.steps[-1].error
+
+
+@pytest.mark.parametrize("kw", [{}, {"detach": True}, {"detach": True, "tty": True, "interactive": True},
+                                {"tty": True, "interactive": True}, {"init": True}])
+def test_a_dry_run_keeps_no_descriptor_and_touches_no_stream(tmp_path, fake_host, image_root, kw):
+    """The same start-up code as a real run, with no dry-run branch: the recording double skips the
+    process plumbing (pipes, dup2 over our own stdout, setsid...) and says so in its records."""
+    before = sorted(os.listdir("/proc/self/fd"))
+    rt, steps = plan(tmp_path, fake_host, image_root, **kw)
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    plumbed = [c.args["name"] for c in rt.sys.calls_of("plumb")]
+    assert "setsid" in plumbed and "stdio" in plumbed and "find the program" in plumbed
+    assert ("openpty" in plumbed) == bool(kw.get("tty"))
+    # (with --init PID 2's first) PID 1's _exit(2), then the monitor's: each reached as a raise
+    assert [c.args["code"] for c in rt.sys.calls_of("exit")] == [126] * bool(kw.get("init")) + [125, 125]
+    assert steps[-1].call == "execve"
