@@ -97,7 +97,7 @@ def row(c, now: float, no_trunc: bool) -> dict[str, str]:
     cmd = " ".join(c.command)
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
-    net = (c.extra.get("network") or {}).get("network") or c.config.get("network", "")
+    net = (c.extra.get("network") or {}).get("network") or c.network
     return {"ID": c.id if no_trunc else c.short_id, "Image": c.image, "Command": f'"{cmd}"',
             "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(c.created)),
             "RunningFor": f"{ago(now - c.created)} ago", "Status": status_text(c, now), "Ports": ports_text(c),

@@ -86,10 +86,10 @@ def attach(req):
     rt, c = _current(req)
     if c.state not in WAITING:
         raise StateError(f"you cannot attach to a stopped container {c.name}, start it first", op="attach")
-    tty = bool(c.config.get("tty"))
+    tty = c.tty
     wanted = {1: req.flag("stdout"), 2: req.flag("stderr")}
     keys = detach_keys(req.arg("detachKeys") or DEFAULT_DETACH_KEYS)
-    stdin = req.flag("stdin") and bool(c.config.get("interactive"))
+    stdin = req.flag("stdin") and c.interactive
     from ..runtime.watch import open_log, output
     log = open_log(c)       # now: what is written from here on is ours, even if --rm removes the file
     if req.flag("logs"):
@@ -162,7 +162,7 @@ def resize_tty(rt, c, height: int, width: int) -> None:
     """Set the window size of a container's terminal through its PID 1's end of the pty."""
     if c.state not in (Status.RUNNING, Status.PAUSED):
         raise StateError(f"container {c.name} is not running", op="resize")
-    if not c.config.get("tty"):
+    if not c.tty:
         raise StateError(f"container {c.name} has no terminal", op="resize")
     set_winsize(str(rt.proc_root / str(c.pid) / "fd" / "0"), height, width)
 
@@ -191,7 +191,7 @@ def logs(req):
     until = lib.parse_since(until) if until not in (None, "", "0") else None
     tail = req.arg("tail", "all")
     tail = None if tail in ("all", "", None) else _int(tail)
-    tty = bool(c.config.get("tty"))
+    tty = c.tty
     if req.flag("follow"):
         records = lib.follow(rt, c, since, tail, stop=req.disconnected)
     else:

@@ -95,7 +95,7 @@ def summary(c, now: float) -> dict:
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
             "Command": " ".join(c.command), "Created": int(c.created), "Ports": _ports(c),
             "Labels": dict(c.config.get("labels") or {}), "State": c.state.value,
-            "Status": status_text(c, now), "HostConfig": {"NetworkMode": c.config.get("network", "none")},
+            "Status": status_text(c, now), "HostConfig": {"NetworkMode": c.network},
             "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]}, "Mounts": doc["Mounts"]}
 
 

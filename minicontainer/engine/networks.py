@@ -151,7 +151,7 @@ def _user_network(req, ref: str) -> str:
 
 def _configured_users(req, name: str) -> list[str]:
     """Containers (any state) whose config names the network: removing it would break their next start."""
-    return [c.name for c in req.engine.runtime.containers.list() if c.config.get("network") == name]
+    return [c.name for c in req.engine.runtime.containers.list() if c.network == name]
 
 
 @route("DELETE", "/networks/{ref}")
@@ -203,7 +203,7 @@ def prune_networks(req):
     from .. import network
     kit.filters(req, ("until", "label"))
     store, eps = _store(req), _endpoints(req)
-    configured = {c.config.get("network") for c in req.engine.runtime.containers.list()}
+    configured = {c.network for c in req.engine.runtime.containers.list()}
     network.prune(req.engine.root, store=store, container_ids=req.engine.runtime.containers.known_ids())
     deleted = []
     for net in store.ls():

@@ -3,6 +3,8 @@
 ::
 
     <root>/containers/<64-hex id>/
+        config.json  the container's one config: an OCI runtime-spec config (config.md),
+                     built by create, read by every start, exec and dry run
         state.json   the record below, replaced atomically (write a temp file, rename(2))
         lock         flock(2)ed by any command changing this container
         upper/       the container's writable layer (overlay upperdir)
@@ -13,6 +15,14 @@
 
 A new container directory is built under a temporary name and renamed into place, so a
 half-created container is never visible; names are checked under a store-wide lock.
+
+The record's ``config`` keeps only what Docker shows of the request and the runtime-spec
+has no field for, as dockerd keeps its hostconfig.json beside the OCI spec it hands
+runc: ``rm`` (--rm), ``stdin_once``, ``stop_signal``, ``labels``, the ``env`` as given with
+-e, the ``security`` options as asked (cap-add/drop, seccomp profile name, user name) and
+the ``volumes`` with their names. Nothing that decides how the container runs is kept
+twice: its network, ports, terminal, stdin, init, hostname, working directory and limits
+are read from config.json (:meth:`Container.spec`), and changed there.
 """
 
 from __future__ import annotations
@@ -78,6 +88,58 @@ class Container:
         data = asdict(self)
         data.pop("dir")
         return data
+
+    # -- the one config ---------------------------------------------------------
+    def spec(self):
+        """config.json as a checked :class:`~minicontainer.oci.Spec` (read once per loaded record)."""
+        cached = self.__dict__.get("_spec")
+        if cached is None:
+            from ..oci.spec import Spec
+            path = self.dir / "config.json"
+            try:
+                text = path.read_text()
+            except OSError as err:
+                raise MiniContainerError(f"cannot read config.json: {os.strerror(err.errno).lower()}",
+                                         op="config", path=path) from err
+            cached = self.__dict__["_spec"] = Spec.from_json(text)
+        return cached
+
+    def save_spec(self, spec, op: str) -> None:
+        """Replace config.json (atomically, as every record) with ``spec``."""
+        write_json(self.dir / "config.json", spec.to_dict(), "cannot write config.json", op=op)
+        self.__dict__["_spec"] = spec
+
+    def _readable_spec(self):
+        """config.json, or None for a container whose create has not written it yet (logged)."""
+        try:
+            return self.spec()
+        except MiniContainerError as err:
+            log.swallowed("container", f"read the config of {self.short_id}", err)
+            return None
+
+    def annotation(self, key: str, default: str | None = None) -> str | None:
+        """One of config.json's annotations (:mod:`minicontainer.oci.annotations`); ``default`` when
+        there is none, or no readable config.json yet."""
+        spec = self._readable_spec()
+        return spec.annotations.get(key, default) if spec is not None else default
+
+    @property
+    def network(self) -> str:
+        """The network config.json says to wire at start: none, host, bridge or a network's name."""
+        from ..oci.annotations import NETWORK
+        return self.annotation(NETWORK, "none") or "none"
+
+    @property
+    def tty(self) -> bool:
+        """Does PID 1 run on a terminal (config.json's process.terminal, ``-t``)?"""
+        spec = self._readable_spec()
+        return bool(spec is not None and spec.process is not None and spec.process.terminal)
+
+    @property
+    def interactive(self) -> bool:
+        """Is its stdin kept open (``-i``)?"""
+        from ..oci.annotations import INTERACTIVE
+        return self.annotation(INTERACTIVE) == "true"
 
 
 class ContainerStore:

@@ -12,8 +12,12 @@ json-file) carry Docker's value for "not used".
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
+from .. import log
+from ..errors import MiniContainerError
+from ..oci import annotations as A
 from .containers import Container
 from .state import Status
 
@@ -24,9 +28,13 @@ def rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
 
 
-def _ports(c: Container, net: dict) -> dict:
+def _json_list(notes: dict, key: str) -> list:
+    return json.loads(notes[key]) if notes.get(key) else []
+
+
+def _ports(notes: dict, net: dict) -> dict:
     """NetworkSettings.Ports: ``"80/tcp": [{"HostIp", "HostPort"}]``; exposed but unpublished: null."""
-    ports: dict = {p: None for p in c.config.get("expose") or []}
+    ports: dict = {p: None for p in _json_list(notes, A.EXPOSE)}
     for m in net.get("ports") or []:
         key = f"{m.get('container_port')}/{m.get('proto', 'tcp')}"
         ports.setdefault(key, None)
@@ -35,19 +43,18 @@ def _ports(c: Container, net: dict) -> dict:
     return ports
 
 
-def _port_bindings(c: Container) -> dict:
+def _port_bindings(notes: dict) -> dict:
     """HostConfig.PortBindings: what was asked for (-p), whether or not the container runs."""
     from ..network.ports import DEFAULT_HOST_IP, parse_publish
     out: dict = {}
-    for spec in c.config.get("publish") or []:
+    for spec in _json_list(notes, A.PUBLISH):
         m = parse_publish(spec)
         out.setdefault(f"{m.container_port}/{m.proto}", []).append(
             {"HostIp": "" if m.host_ip == DEFAULT_HOST_IP else m.host_ip, "HostPort": str(m.host_port or "")})
     return out
 
 
-def _networks(c: Container, net: dict) -> dict:
-    mode = c.config.get("network", "none")
+def _networks(mode: str, net: dict) -> dict:
     if not net.get("network"):
         return {mode: _endpoint({}, mode)} if mode in ("none", "host") else {}
     return {net["network"]: _endpoint(net, net["network"])}
@@ -78,12 +85,32 @@ def _mounts(cfg: dict) -> list[dict]:
     return out
 
 
+def _spec(c: Container):
+    """config.json, or an empty one for a container whose create has not written it yet."""
+    from ..oci.spec import Spec
+    try:
+        return c.spec()
+    except MiniContainerError as err:
+        log.swallowed("inspect", f"read the config of {c.short_id}", err)
+        return Spec()
+
+
+def _limits(spec) -> dict:
+    from ..oci.launch import resource_limits
+    limits = resource_limits(spec.linux.resources) if spec.linux and spec.linux.resources else None
+    return limits.to_dict() if limits is not None else {}
+
+
 def container_json(c: Container) -> dict:
-    """ContainerInspectResponse for ``c`` (its state as last refreshed by the caller)."""
+    """ContainerInspectResponse for ``c`` (its state as last refreshed by the caller): what
+    decides how it runs from its config.json, what Docker shows of the request from its record."""
     cfg = c.config
+    spec = _spec(c)
+    notes = spec.annotations or {}
+    mode = notes.get(A.NETWORK, "none")
     st = c.state
     net = c.extra.get("network") or {}
-    limits = cfg.get("limits") or {}
+    limits = _limits(spec)
     sec = cfg.get("security") or {}
     volumes = cfg.get("volumes") or []
     live = st in (Status.RUNNING, Status.PAUSED)
@@ -122,18 +149,18 @@ def container_json(c: Container) -> dict:
             "Binds": [f"{v['source']}:{v['target']}{':ro' if v.get('readonly') else ''}"
                       for v in volumes if v.get("type") == "bind"] or None,
             "LogConfig": {"Type": "json-file", "Config": {}},
-            "NetworkMode": cfg.get("network", "none"),
-            "PortBindings": _port_bindings(c),
+            "NetworkMode": mode,
+            "PortBindings": _port_bindings(notes),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": bool(cfg.get("rm")),
             "CapAdd": list(sec.get("cap_add") or []) or None,
             "CapDrop": list(sec.get("cap_drop") or []) or None,
             "Privileged": bool(sec.get("privileged")),
-            "PublishAllPorts": bool(cfg.get("expose")),
+            "PublishAllPorts": bool(_json_list(notes, A.EXPOSE)),
             "ReadonlyRootfs": bool(sec.get("read_only")),
             "SecurityOpt": _security_opt(sec),
             "UsernsMode": "" if sec.get("userns", "host") == "host" else sec["userns"],
-            "Init": bool(cfg.get("init")),
+            "Init": A.flag(notes, A.INIT),
             "Memory": limits.get("memory", 0),
             "MemorySwap": limits.get("memory_swap", 0),
             "NanoCpus": int(limits.get("cpus", 0) * 1e9),
@@ -146,19 +173,19 @@ def container_json(c: Container) -> dict:
                                                      "MergedDir": str(c.merged_dir)}},
         "Mounts": _mounts(cfg),
         "Config": {
-            "Hostname": cfg.get("hostname", ""),
+            "Hostname": spec.hostname or "",
             "Domainname": "",
             "User": sec.get("user") or "",
-            "AttachStdin": bool(cfg.get("interactive")),
-            "Tty": bool(cfg.get("tty")),
-            "OpenStdin": bool(cfg.get("interactive")),
+            "AttachStdin": A.flag(notes, A.INTERACTIVE),
+            "Tty": bool(spec.process and spec.process.terminal),
+            "OpenStdin": A.flag(notes, A.INTERACTIVE),
             "StdinOnce": bool(cfg.get("stdin_once")),
-            "ExposedPorts": {p: {} for p in _ports(c, net)} or None,
+            "ExposedPorts": {p: {} for p in _ports(notes, net)} or None,
             "Env": list(cfg.get("env") or []),
             "Cmd": list(c.command),
             "Image": c.image,
             "Volumes": {v["target"]: {} for v in volumes if v.get("type") == "volume"} or None,
-            "WorkingDir": cfg.get("workdir", "/"),
+            "WorkingDir": spec.process.cwd if spec.process else "/",
             "Entrypoint": None,
             "Labels": dict(cfg.get("labels") or {}),
             "StopSignal": cfg.get("stop_signal", "SIGTERM"),
@@ -166,14 +193,14 @@ def container_json(c: Container) -> dict:
         "NetworkSettings": {
             "Bridge": "",
             "SandboxID": "",
-            "SandboxKey": f"/proc/{c.pid}/ns/net" if live and cfg.get("network", "none") != "host" else "",
-            "Ports": _ports(c, net) if live else {},
+            "SandboxKey": f"/proc/{c.pid}/ns/net" if live and mode != "host" else "",
+            "Ports": _ports(notes, net) if live else {},
             "IPAddress": net.get("ip") or "",
             "IPPrefixLen": net.get("prefix") or 0,
             "Gateway": net.get("gateway") or "",
             "MacAddress": net.get("mac") or "",
             "EndpointID": _endpoint(net, net.get("network", ""))["EndpointID"] if net.get("network") else "",
-            "Networks": _networks(c, net),
+            "Networks": _networks(mode, net),
         },
     }
 

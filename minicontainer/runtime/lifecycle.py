@@ -115,7 +115,7 @@ def wait(rt, ref: str) -> int:
 def _set_frozen(rt, ref: str, frozen: bool) -> Container:
     c = rt.containers.get(ref)
     with rt.containers.lock(c):
-        c = rt.refresh(rt.containers.load(c.id))
+        c = rt.settle(rt.containers.load(c.id))
         require(c.state, "pause" if frozen else "unpause", c.name)
         cgroup = rt.cgroup_manager(c.id, rt.sys)
         if frozen:
@@ -152,7 +152,7 @@ def rename(rt, ref: str, new_name: str) -> Container:
         if any(other.name == new_name for other in rt.containers.list() if other.id != c.id):
             raise ConflictError(f'the container name "{new_name}" is already in use', op="rename")
         with rt.containers.lock(c):
-            c = rt.containers.load(c.id)
+            c = rt.settle(rt.containers.load(c.id))
             old, c.name = c.name, new_name
             rt.containers.save(c)
     events.container(rt.root, c, "rename", oldName=f"/{old}")

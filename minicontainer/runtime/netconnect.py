@@ -6,7 +6,8 @@ pair, whose far end sits in the container's network namespace (see
 "connect" means:
 
 * a container that is not running (created or exited) has the network recorded in its
-  config; its next start plugs it in there. Its default network (``bridge``) or ``none``
+  config.json (the ``org.minicontainer.network`` annotation its start reads); its next start
+  plugs it in there. Its default network (``bridge``) or ``none``
   is replaced; a container already given another user network is refused;
 * a running container with no network yet (``none``) is plugged in now: a veth pair is
   made and its end moved into the container's namespace (setns(2) through the kernel
@@ -30,8 +31,8 @@ def connect(rt, ref: str, network: str):
     target = net.NetworkStore(rt.root).inspect(network)      # NotFoundError for an unknown network
     c = rt.containers.get(ref)
     with rt.containers.lock(c):
-        c = rt.refresh(rt.containers.load(c.id))
-        current = c.config.get("network", "none")
+        c = rt.settle(rt.containers.load(c.id))
+        current = c.network
         if current == target.name:
             raise ConflictError(f"container {c.name} is already connected to network {target.name}",
                                 op="network connect")
@@ -44,11 +45,10 @@ def connect(rt, ref: str, network: str):
                                 f"at a time here: disconnect it first", op="network connect")
         if running:
             ep = net.connect(rt.root, c.id, c.name, c.pid, network=target.name,
-                             hostname=c.config.get("hostname"), files_dir=c.dir, syscalls=rt.sys,
+                             hostname=rt.config(c).hostname, files_dir=c.dir, syscalls=rt.sys,
                              proc_root=rt.proc_root)
             c.extra["network"] = ep.to_dict()
-        c.config["network"] = target.name
-        rt.containers.save(c)
+        _record(rt, c, target.name, "network connect")
     return c
 
 
@@ -58,13 +58,28 @@ def disconnect(rt, ref: str, network: str):
     target = net.NetworkStore(rt.root).inspect(network)
     c = rt.containers.get(ref)
     with rt.containers.lock(c):
-        c = rt.refresh(rt.containers.load(c.id))
-        if c.config.get("network", "none") != target.name:
+        c = rt.settle(rt.containers.load(c.id))
+        if c.network != target.name:
             raise ConflictError(f"container {c.name} is not connected to network {target.name}",
                                 op="network disconnect")
         if c.state in (Status.RUNNING, Status.PAUSED):
             net.disconnect(rt.root, c.id, proc_root=rt.proc_root)
             c.extra.pop("network", None)
-        c.config["network"] = "none"
-        rt.containers.save(c)
+        _record(rt, c, "none", "network disconnect")
     return c
+
+
+def _record(rt, c, network: str, op: str) -> None:
+    """The network the container's next start wires, in its config.json; a container on a
+    network has /etc/resolv.conf from the runtime (as :mod:`minicontainer.oci.build` adds it)."""
+    from ..oci import annotations as A
+    from ..oci.spec import Mount
+    spec = rt.config(c)
+    spec.annotations[A.NETWORK] = network
+    resolv = [m for m in spec.mounts if m.destination == "/etc/resolv.conf"]
+    if network == "none":
+        spec.mounts = [m for m in spec.mounts if m.destination != "/etc/resolv.conf"]
+    elif not resolv:
+        spec.mounts.append(Mount("/etc/resolv.conf", "bind", str(c.dir / "resolv.conf"), ["rbind"]))
+    c.save_spec(spec, op)
+    rt.containers.save(c)

@@ -3,7 +3,9 @@
 ``python -m minicontainer.runtime.reaper ROOT ID`` reads the wait status the monitor
 wrote to ``<container>/exit``, asks the cgroup whether the kernel's OOM killer acted,
 removes the cgroup, and saves the new state (or removes the container, for ``--rm``).
-It takes the container's lock, so it never races a command that is changing it.
+It takes the container's lock, so it never races a command that is changing it, and it acts
+only on the run its monitor watched: a command that took the lock first may have recorded
+the exit itself (:meth:`Runtime.settle`) and even started the container again.
 
 It has no terminal (the monitor's standard streams are /dev/null): when a log level was set
 for the command that started the container (``--log-level``, exported as
@@ -38,7 +40,7 @@ def reap(root: str, cid: str, monitor_pid: int | None = None) -> int:
             c = rt.containers.load(cid)
             if monitor_pid is not None and c.monitor_pid != monitor_pid:
                 return 0     # recorded already, or another run's
-            remove = _record_exit(rt, c)
+            remove = record_exit(rt, c)
     except NotFoundError:
         return 0  # removed meanwhile (rm -f): nothing left to record
     if remove:
@@ -46,8 +48,10 @@ def reap(root: str, cid: str, monitor_pid: int | None = None) -> int:
     return 0
 
 
-def _record_exit(rt: Runtime, c) -> bool:
-    """Free the cgroup and network, save the exit; True when the container goes (--rm)."""
+def record_exit(rt: Runtime, c) -> bool:
+    """Free the cgroup and network, save the exit; True when the container goes (--rm).
+    Called with the container's lock held: by the reaper, by an engine that watched the exit,
+    or by any verb that finds the exit written and not yet recorded (:meth:`Runtime.settle`)."""
     code = exit_code(read_exit(c.dir / "exit"))
     rt.disconnect_networks(c)
     cgroup = rt.cgroup_manager(c.id, rt.sys)
@@ -86,5 +90,8 @@ def configure_log(root: str) -> None:
 
 
 if __name__ == "__main__":
+    # the monitor execs us: our PID is the monitor's, which the record names for the run it watched
+    # (a verb may have recorded this exit already, and a next run may be under way)
+    import os
     configure_log(sys.argv[1])
-    sys.exit(reap(sys.argv[1], sys.argv[2]))
+    sys.exit(reap(sys.argv[1], sys.argv[2], monitor_pid=os.getpid()))

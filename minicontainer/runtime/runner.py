@@ -95,13 +95,7 @@ class Runtime:
 
     def config(self, c: Container):
         """The container's config.json, as a checked :class:`~minicontainer.oci.Spec`."""
-        from ..oci.spec import Spec
-        try:
-            text = (c.dir / "config.json").read_text()
-        except OSError as err:
-            raise MiniContainerError(f"cannot read config.json: {os.strerror(err.errno).lower()}", op="start",
-                                     path=c.dir / "config.json") from err
-        return Spec.from_json(text)
+        return c.spec()
 
     def launch_spec_for(self, c: Container, spec, procs: list[str]) -> launcher.LaunchSpec:
         """What the launcher needs to start ``c`` from its config.json ``spec`` (also the dry-run plan's)."""
@@ -121,10 +115,9 @@ class Runtime:
     def record_limits(self, c: Container, limits) -> None:
         """``update``: the new limits become config.json's linux.resources too."""
         from ..oci.build import resources_for
-        from ..records import write_json
         spec = self.config(c)
         spec.linux.resources = resources_for(limits)
-        write_json(c.dir / "config.json", spec.to_dict(), "cannot write config.json", op="update")
+        c.save_spec(spec, "update")
 
     def _rootless(self) -> bool:
         """Rootless mode (an ordinary user, or root of a user namespace): no cgroups, a user namespace."""
@@ -144,11 +137,8 @@ class Runtime:
             network.validate(self.root, opts.network, opts.publish)
         image = self.resolve_image(opts.image)
         argv = command_for(image.config, opts.command, opts.entrypoint)
-        limits = opts.limits.to_dict() if opts.limits is not None and not opts.limits.is_empty() else None
-        config = {"env": list(opts.env), "workdir": opts.workdir or image.config.get("WorkingDir") or "/",
-                  "tty": opts.tty, "interactive": opts.interactive, "stdin_once": opts.stdin_once, "init": opts.init, "rm": opts.rm,
-                  "network": opts.network, "publish": list(opts.publish), "limits": limits,
-                  "expose": sorted(image.config.get("ExposedPorts") or {}) if opts.publish_all else [],
+        # what Docker shows of the request and config.json has no field for (see containers.py)
+        config = {"env": list(opts.env), "stdin_once": opts.stdin_once, "rm": opts.rm,
                   "stop_signal": image.config.get("StopSignal") or "SIGTERM",
                   "labels": {**(image.config.get("Labels") or {}), **opts.labels}}
         config["security"] = opts.security_config()
@@ -166,12 +156,8 @@ class Runtime:
             except BaseException:
                 undo(vstore, made)
                 raise
-        c.config["hostname"] = opts.hostname or c.short_id
         try:
-            from ..records import write_json
-            write_json(c.dir / "config.json", self.build_config(c, image, opts, config["volumes"]).to_dict(),
-                       "cannot write config.json", op="create")
-            self.containers.save(c)
+            c.save_spec(self.build_config(c, image, opts, config["volumes"]), "create")
         except BaseException:
             self.containers.remove(c)
             undo(vstore, made)
@@ -196,13 +182,13 @@ class Runtime:
         """Start a created or exited container: in the background, or attached until it exits."""
         c = self.containers.get(ref)
         if c.state is Status.RUNNING and self.refresh(self.containers.load(c.id)).state is not Status.RUNNING:
-            self._await_reaper(c)   # it has exited and its reaper is still freeing its cgroup (kill; start)
+            self._await_reaper(c, written=True)   # it has exited (kill; start): its status, or its removal (--rm)
         self.images().resolve(c.image_id)   # its layers are the container's root
         stdio = {fd: (f if isinstance(f, int) else f.fileno())
                  for fd, f in ((0, stdin), (1, stdout), (2, stderr)) if f is not None}
         with self.containers.lock(c):
-            c = self.containers.load(c.id)
-            require(self.refresh(c).state, "start", c.name)
+            c = self.settle(self.containers.load(c.id))    # an exit not yet recorded is recorded now
+            require(c.state, "start", c.name)
             for stale in ("exit", "exit.tmp"):
                 (c.dir / stale).unlink(missing_ok=True)
             if not attach:
@@ -251,7 +237,7 @@ class Runtime:
 
     def disconnect_networks(self, c: Container) -> None:
         """Take ``c`` off its networks (veth, address, port rules); a failure is logged, not raised."""
-        if c.config.get("network", "none") not in ("none",):
+        if c.network != "none":
             from .. import network
             try:
                 network.disconnect(self.root, c.id, proc_root=self.proc_root)
@@ -317,9 +303,13 @@ class Runtime:
         self._mark_running(c, started)
         return RunResult(exit_code=0, container=c, steps=started.steps)
 
-    def _await_reaper(self, c: Container, timeout: float = 15.0) -> None:
+    def _await_reaper(self, c: Container, timeout: float = 15.0, written: bool = False) -> None:
+        """Until the reaper has recorded ``c``'s exit (or removed it); with ``written``, only until
+        the monitor has written the status, which :meth:`settle` records under the lock."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if written and not c.config.get("rm") and (c.dir / "exit").exists():
+                return
             try:
                 if self.containers.load(c.id).state is not Status.RUNNING:
                     return
@@ -383,6 +373,19 @@ class Runtime:
             self.disconnect_networks(c)
         self.containers.remove(c)
         return c
+
+    def settle(self, c: Container) -> Container:
+        """With the container's lock held: a run whose exit status is written but which its reaper
+        has not recorded yet (a fresh interpreter, a tenth of a second behind) is recorded now,
+        cgroup and network freed, so that what the caller saves or starts next is not undone
+        by that reaper (it then finds another run recorded, and leaves it). A ``--rm``
+        container is left to its reaper, which removes it."""
+        if c.state in (Status.RUNNING, Status.PAUSED) and not c.config.get("rm"):
+            from ..monitor import read_exit
+            if read_exit(c.dir / "exit") is not None:
+                from .reaper import record_exit
+                record_exit(self, c)
+        return self.refresh(c)
 
     def refresh(self, c: Container) -> Container:
         """Tell the truth about a container whose process may have vanished.

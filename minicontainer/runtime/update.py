@@ -52,17 +52,18 @@ def to_write(update: Limits, merged: Limits) -> Limits:
 
 
 def update(rt, ref: str, limits: Limits) -> Container:
-    """Apply ``limits`` to container ``ref`` (live when it runs) and record the merged limits."""
+    """Apply ``limits`` to container ``ref`` (live when it runs) and record the merged limits in its
+    config.json's linux.resources, where its next start reads them."""
     c = rt.containers.get(ref)
     with rt.containers.lock(c):
-        c = rt.refresh(rt.containers.load(c.id))
-        current = Limits.from_dict(c.config.get("limits") or {})
+        c = rt.settle(rt.containers.load(c.id))
+        from ..oci.launch import resource_limits
+        linux = rt.config(c).linux
+        current = resource_limits(linux.resources if linux else None) or Limits()   # config.json's: the one record
         merged = merge(current, limits)
         if c.state in (Status.RUNNING, Status.PAUSED):
             _apply_live(rt, c, to_write(limits, merged), current)
-        c.config["limits"] = merged.to_dict() or None
         rt.record_limits(c, merged)
-        rt.containers.save(c)
     return c
 
 

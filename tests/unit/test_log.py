@@ -96,6 +96,13 @@ def test_rm_records_a_failed_cgroup_removal(tmp_path, fake_host, debug_stream):
         rt.containers.load(c.id)
 
 
+def _on_network(c, network: str) -> None:
+    """Give the record a config.json whose annotation says which network its start wires."""
+    from minicontainer.oci import annotations as A
+    from minicontainer.oci.spec import Spec
+    c.save_spec(Spec(annotations={A.NETWORK: network}), "test")
+
+
 def test_finish_records_a_failed_disconnect(tmp_path, fake_host, debug_stream, monkeypatch):
     from minicontainer import network
     from minicontainer.errors import NetworkError
@@ -103,7 +110,7 @@ def test_finish_records_a_failed_disconnect(tmp_path, fake_host, debug_stream, m
     proc, cg = fake_host
     rt = Runtime(tmp_path / "state", RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
     c = _container(rt)
-    c.config["network"] = "bridge"
+    _on_network(c, "bridge")
 
     def refuse(*args, **kwargs):
         raise NetworkError("cannot delete veth: no such device", op="disconnect", path="mcabc")
@@ -118,7 +125,7 @@ def test_disconnect_lets_other_errors_through(tmp_path, fake_host, monkeypatch):
     proc, cg = fake_host
     rt = Runtime(tmp_path / "state", RecordingSyscalls(), proc_root=proc, cgroup_root=cg)
     c = _container(rt)
-    c.config["network"] = "bridge"
+    _on_network(c, "bridge")
 
     def bug(*args, **kwargs):
         raise TypeError("a programming error is not a tolerated cleanup failure")

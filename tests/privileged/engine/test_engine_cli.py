@@ -69,11 +69,11 @@ def test_networks_and_volumes(docker_cli, engine, tmp_path):
         assert net in docker_cli("network", "ls").stdout.decode()
         cid = docker_cli("create", "--name", "c1", "--network", "none", "busybox", "true").stdout.decode().strip()
         docker_cli("network", "connect", net, "c1")
-        assert rt.containers.get(cid).config["network"] == net
+        assert rt.containers.get(cid).network == net
         refused = docker_cli("network", "rm", net, check=False)
         assert refused.returncode == 1 and "active endpoints" in refused.stderr.decode()
         docker_cli("network", "disconnect", net, "c1")
-        assert rt.containers.get(cid).config["network"] == "none"
+        assert rt.containers.get(cid).network == "none"
         docker_cli("rm", "c1")
         docker_cli("network", "rm", net)
         assert mcnet.NetworkStore(engine.root).record(net) is None

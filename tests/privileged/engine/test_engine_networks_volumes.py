@@ -88,14 +88,26 @@ def test_connect_disconnect(client, engine, netname):
     rt = Runtime(engine.root)
     try:
         net = client.networks.create(netname)
-        created = rt.create(RunOptions(image="busybox", command=["true"], network="none", name="idle"))
+        probe = "ip -4 -o addr show eth0 2>&1 || echo no-eth0; grep -c . /etc/resolv.conf 2>/dev/null || echo none"
+        created = rt.create(RunOptions(image="busybox", command=["sh", "-c", probe], network="none", name="idle"))
         net.connect("idle")
-        assert rt.containers.get("idle").config["network"] == netname
+        assert rt.containers.get("idle").network == netname       # in config.json, which start reads
         with pytest.raises(docker.errors.APIError) as err:
             net.connect("idle")
         assert err.value.status_code == 409
+        subnet = client.networks.get(netname).attrs["IPAM"]["Config"][0]["Subnet"]
+        idle = client.containers.get("idle")
+        idle.start()
+        assert idle.wait(timeout=30)["StatusCode"] == 0
+        first = idle.logs().decode()
+        prefix = subnet.rsplit(".", 1)[0] + "."
+        assert f"inet {prefix}" in first, first                  # its next start wired it there
         net.disconnect("idle")
-        assert rt.containers.get("idle").config["network"] == "none"
+        assert rt.containers.get("idle").network == "none"
+        idle.start()
+        assert idle.wait(timeout=30)["StatusCode"] == 0
+        second = idle.logs().decode()[len(first):]
+        assert "no-eth0" in second and f"inet {prefix}" not in second, second
         rt.remove(created.id)
 
         # a running container with no network gets a veth on the bridge now
