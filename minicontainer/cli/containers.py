@@ -143,7 +143,7 @@ def execute_rm(args) -> int:
     rt = runtime.Runtime(args.root)
 
     def remove(ref):
-        c = rt.remove(ref, force=args.force)
+        c = rt.container(ref).destroy(force=args.force)
         if args.volumes:
             from ..runtime.volumes import remove_anonymous
             remove_anonymous(rt.root, c)

@@ -35,8 +35,8 @@ def execute_start(args) -> int:
     if args.attach:
         if len(args.containers) != 1:
             raise MiniContainerError("you cannot start and attach multiple containers at once", op="start")
-        return rt.start(args.containers[0], attach=True).exit_code
-    return for_each(args.containers, rt.start)
+        return rt.container(args.containers[0]).start(attach=True).exit_code
+    return for_each(args.containers, lambda ref: rt.container(ref).start())
 
 
 def add_stop_arguments(p) -> None:
@@ -45,18 +45,16 @@ def add_stop_arguments(p) -> None:
 
 
 def execute_stop(args) -> int:
-    from ..runtime import lifecycle
     rt = _runtime(args)
-    return for_each(args.containers, lambda ref: lifecycle.stop(rt, ref, args.time))
+    return for_each(args.containers, lambda ref: rt.container(ref).stop(args.time))
 
 
 add_restart_arguments = add_stop_arguments
 
 
 def execute_restart(args) -> int:
-    from ..runtime import lifecycle
     rt = _runtime(args)
-    return for_each(args.containers, lambda ref: lifecycle.restart(rt, ref, args.time))
+    return for_each(args.containers, lambda ref: rt.container(ref).restart(args.time))
 
 
 def add_kill_arguments(p) -> None:
@@ -65,10 +63,10 @@ def add_kill_arguments(p) -> None:
 
 
 def execute_kill(args) -> int:
-    from ..runtime import lifecycle
+    from ..runtime.processes import parse_signal
     rt = _runtime(args)
-    lifecycle.parse_signal(args.signal)  # a bad signal is an error before anything is sent
-    return for_each(args.containers, lambda ref: lifecycle.kill(rt, ref, args.signal))
+    parse_signal(args.signal)  # a bad signal is an error before anything is sent
+    return for_each(args.containers, lambda ref: rt.container(ref).signal(args.signal))
 
 
 def add_containers_arguments(p) -> None:
@@ -79,12 +77,11 @@ add_wait_arguments = add_pause_arguments = add_unpause_arguments = add_container
 
 
 def execute_wait(args) -> int:
-    from ..runtime import lifecycle
     rt = _runtime(args)
     code = 0
     for ref in args.containers:
         try:
-            print(lifecycle.wait(rt, ref))
+            print(rt.container(ref).wait())
         except MiniContainerError as err:
             print(f"minicontainer: {err}", file=sys.stderr)
             code = 1
@@ -92,15 +89,13 @@ def execute_wait(args) -> int:
 
 
 def execute_pause(args) -> int:
-    from ..runtime import lifecycle
     rt = _runtime(args)
-    return for_each(args.containers, lambda ref: lifecycle.pause(rt, ref))
+    return for_each(args.containers, lambda ref: rt.container(ref).pause())
 
 
 def execute_unpause(args) -> int:
-    from ..runtime import lifecycle
     rt = _runtime(args)
-    return for_each(args.containers, lambda ref: lifecycle.unpause(rt, ref))
+    return for_each(args.containers, lambda ref: rt.container(ref).resume())
 
 
 def add_rename_arguments(p) -> None:
@@ -109,8 +104,7 @@ def add_rename_arguments(p) -> None:
 
 
 def execute_rename(args) -> int:
-    from ..runtime import lifecycle
-    lifecycle.rename(_runtime(args), args.container, args.new_name)
+    _runtime(args).container(args.container).rename(args.new_name)
     return 0
 
 
@@ -127,13 +121,13 @@ def add_exec_arguments(p) -> None:
 
 
 def execute_exec(args) -> int:
-    from ..runtime.exec import exec_in
     if not args.command:
         raise MiniContainerError("exec needs a command", op="exec")
     from ..errors import NotFoundError, StateError, UsageError
     try:
-        return exec_in(_runtime(args), args.container, args.command, env=args.env, workdir=args.workdir,
-                       user=args.user, tty=args.tty, interactive=args.interactive, detach=args.detach)
+        return _runtime(args).container(args.container).exec(
+            args.command, env=args.env, workdir=args.workdir, user=args.user, tty=args.tty,
+            interactive=args.interactive, detach=args.detach)
     except (NotFoundError, StateError, UsageError) as err:  # as docker: 1 before the command ran
         print(f"minicontainer: {err}", file=sys.stderr)
         return 1

@@ -28,7 +28,6 @@ def limits_from(args):
 
 def execute(args) -> int:
     from ..runtime import Runtime
-    from ..runtime.update import update
 
     limits = limits_from(args)   # bad input: one line, exit 125, nothing touched
     if limits.is_empty():
@@ -37,7 +36,7 @@ def execute(args) -> int:
     code = 0
     for ref in args.containers:
         try:
-            update(rt, ref, limits)
+            rt.container(ref).update(limits)
             print(ref)
         except MiniContainerError as err:
             print(f"minicontainer: {err}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from ..errors import NotFoundError, UsageError
-from ..runtime import lifecycle
+from ..runtime.processes import parse_signal
 from ..runtime.inspect import container_json
 from ..runtime.state import Status
 from .create import run_options
@@ -143,7 +143,7 @@ def stop(req):
     if c.state not in LIVE:
         return no_content(304)
     timeout = req.int_arg("t", req.int_arg("timeout", 10))
-    lifecycle.stop(req.engine.runtime, c.id, float(timeout if timeout >= 0 else 10))
+    req.engine.runtime.container(c.id).stop(float(timeout if timeout >= 0 else 10))
     return no_content()
 
 
@@ -152,7 +152,7 @@ def restart(req):
     c = current(req)
     timeout = req.int_arg("t", req.int_arg("timeout", 10))
     if c.state in LIVE:
-        lifecycle.restart(req.engine.runtime, c.id, float(timeout))
+        req.engine.runtime.container(c.id).restart(float(timeout))
     else:
         req.engine.start(c.id)
     return no_content()
@@ -161,22 +161,23 @@ def restart(req):
 @route("POST", "/containers/{id}/kill")
 def kill(req):
     c = current(req)
-    sig = lifecycle.parse_signal(req.arg("signal") or "KILL")
-    lifecycle.kill(req.engine.runtime, c.id, sig)
+    sig = parse_signal(req.arg("signal") or "KILL")
+    handle = req.engine.runtime.container(c.id)
+    handle.signal(sig)
     if sig == 9:     # as dockerd: a SIGKILL is answered once the container is down
-        lifecycle.wait_exit(req.engine.runtime, c, 10.0)
+        handle.wait_exit(10.0)
     return no_content()
 
 
 @route("POST", "/containers/{id}/pause")
 def pause(req):
-    lifecycle.pause(req.engine.runtime, current(req).id)
+    req.engine.runtime.container(current(req).id).pause()
     return no_content()
 
 
 @route("POST", "/containers/{id}/unpause")
 def unpause(req):
-    lifecycle.unpause(req.engine.runtime, current(req).id)
+    req.engine.runtime.container(current(req).id).resume()
     return no_content()
 
 
@@ -185,7 +186,7 @@ def rename(req):
     new = req.arg("name")
     if not new:
         raise UsageError("a new name is required (?name=)", op="rename")
-    lifecycle.rename(req.engine.runtime, current(req).id, new.lstrip("/"))
+    req.engine.runtime.container(current(req).id).rename(new.lstrip("/"))
     return no_content()
 
 
@@ -207,7 +208,7 @@ def wait(req):
 @route("DELETE", "/containers/{id}")
 def remove(req):
     rt = req.engine.runtime
-    c = rt.remove(req.params["id"], force=req.flag("force"))
+    c = rt.container(req.params["id"]).destroy(force=req.flag("force"))
     if req.flag("v"):
         from ..runtime.volumes import remove_anonymous
         remove_anonymous(rt.root, c)

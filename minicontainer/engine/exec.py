@@ -70,10 +70,10 @@ def _run(engine, rec: dict, stdio: dict, detach: bool) -> int:
 
 
 def _exec_in(engine, rec, stdio, detach, on_pty) -> int:
-    from ..runtime.exec import exec_in
-    return exec_in(engine.runtime, rec["ContainerID"], rec["Cmd"], env=rec["Env"], workdir=rec["WorkingDir"],
-                   user=rec["User"], tty=rec["Tty"], interactive=rec["AttachStdin"], detach=detach,
-                   stdio=stdio, on_pty=on_pty, on_pid=lambda pid: rec.update(Pid=pid))
+    return engine.runtime.container(rec["ContainerID"]).exec(
+        rec["Cmd"], env=rec["Env"], workdir=rec["WorkingDir"], user=rec["User"], tty=rec["Tty"],
+        interactive=rec["AttachStdin"], detach=detach, stdio=stdio, on_pty=on_pty,
+        on_pid=lambda pid: rec.update(Pid=pid))
 
 
 @route("POST", "/exec/{id}/start")

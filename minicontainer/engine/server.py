@@ -76,7 +76,7 @@ class Engine:
         in the runtime and inside the new container (the ``--explain`` steps), go to the log
         after the request that caused them: the API call and the kernel work side by side."""
         try:
-            result = self.runtime.start(cid, explain=self.trace)
+            result = self.runtime.container(cid).start(explain=self.trace)
         except MiniContainerError as err:
             self._trace(cid, getattr(err, "steps", None))
             self._remove_after_failed_start(cid)
@@ -97,7 +97,7 @@ class Engine:
         try:
             if not rt.containers.load(cid).config.get("rm"):
                 return
-            rt.remove(cid, force=True)
+            rt.container(cid).destroy(force=True)
         except NotFoundError as err:           # the monitor's reaper was first
             from .. import log
             log.swallowed("engine", f"remove {cid[:12]} after its failed start", err)

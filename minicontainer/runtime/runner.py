@@ -127,6 +127,11 @@ class Runtime:
         return self.rootless
 
     # -- public API ------------------------------------------------------------
+    def container(self, ref: str):
+        """The verbs on one existing container (:class:`~minicontainer.runtime.lifecycle.ContainerHandle`)."""
+        from .lifecycle import ContainerHandle
+        return ContainerHandle(self, ref)
+
     def create(self, opts: RunOptions) -> Container:
         """Check the options, resolve the image and record a new container (status ``created``)."""
         opts.validate()
