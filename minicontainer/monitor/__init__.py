@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import KernelError
+
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "mc-monitor.c"
 BINARY = HERE / "mc-monitor"
@@ -65,7 +67,8 @@ def build(cc: str = "cc") -> Path:
     return BINARY
 
 
-def hand_over(spec: DetachSpec, pid: int, out_fd: int, err_fd: int, in_fd: int = -1, tty: bool = False) -> None:
+def hand_over(sys, spec: DetachSpec, pid: int, out_fd: int, err_fd: int, in_fd: int = -1,
+              tty: bool = False) -> None:
     """Become the container's monitor; never returns. ``in_fd`` is the writing end of the
     container's stdin (with ``tty`` the pty master, which is ``out_fd`` too), or -1."""
     options = ["--tty"] if tty else []
@@ -77,8 +80,9 @@ def hand_over(spec: DetachSpec, pid: int, out_fd: int, err_fd: int, in_fd: int =
             if fd >= 0:
                 os.set_inheritable(fd, True)
         try:
-            os.execv(spec.binary, ["mc-monitor", *argv])
-        except OSError as err:   # fall back to the same loop in Python
+            sys.execve(spec.binary, ["mc-monitor", *argv], dict(os.environ), "become mc-monitor, the small "
+                       "process that stays with the container")
+        except KernelError as err:   # fall back to the same loop in Python
             from .. import log
             log.swallowed("monitor", "exec mc-monitor (monitoring in Python instead)", err, path=spec.binary)
     # no exec here, so close-on-exec closes nothing: drop what the parent held (an engine's
@@ -87,7 +91,7 @@ def hand_over(spec: DetachSpec, pid: int, out_fd: int, err_fd: int, in_fd: int =
     python_monitor(pid, spec.exit_file, spec.log_file, out_fd, err_fd, tty=tty,
                    stdin=StdinRelay(in_fd, spec.attach_socket, spec.stdin_once, out_fd == in_fd)
                    if in_fd >= 0 and spec.attach_socket else None)
-    os.execv(spec.cleanup_argv[0], spec.cleanup_argv)
+    sys.execve(spec.cleanup_argv[0], spec.cleanup_argv, dict(os.environ), "record the exit: the reaper")
 
 
 def _close_all_but(keep: set[int]) -> None:

@@ -14,7 +14,6 @@ or ``prune`` stops them. PIDs get reused, so before signalling a PID we check
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -70,9 +69,9 @@ def stop(pid: int, container_id: str, proc_root: Path = PROC_ROOT, timeout: floa
     if not mine and not is_proxy_of(pid, container_id, proc_root):
         _reap(pid)
         return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    from ..kernel import default, send_signal
+    sys = default()
+    if not send_signal(sys, pid, signal.SIGTERM, "stop a port proxy of the container"):
         _reap(pid)
         return False
     deadline = time.monotonic() + timeout
@@ -83,10 +82,7 @@ def stop(pid: int, container_id: str, proc_root: Path = PROC_ROOT, timeout: floa
             _reap(pid, block=True)
             return True
         time.sleep(0.01)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    send_signal(sys, pid, signal.SIGKILL, "a port proxy that outlived its SIGTERM")
     _reap(pid, block=True)
     return True
 

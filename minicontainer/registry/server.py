@@ -136,12 +136,14 @@ class LabRegistry:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
+        from ..kernel import default, send_signal
+        sys = default()
+        send_signal(sys, pid, signal.SIGTERM, "stop the registry")
         deadline = time.monotonic() + timeout
         while self._alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            send_signal(sys, pid, signal.SIGKILL, "a registry that outlived its SIGTERM")
             while self._alive(pid):
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)

@@ -23,7 +23,10 @@ def run(store, args) -> int:
                        start_now=True)
     if args.detach:
         return 0
-    previous = {s: signal.signal(s, lambda n, _f: os.kill(rec.pid, n)) for s in (signal.SIGTERM, signal.SIGINT)}
+    from ..kernel import default, send_signal
+    sys = default()
+    previous = {s: signal.signal(s, lambda n, _f: send_signal(sys, rec.pid, n, "run: forward to the process"))
+                for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         _, status = os.waitpid(rec.pid, 0)
     finally:

@@ -365,7 +365,7 @@ def _monitor(sys: Syscalls, spec: LaunchSpec, chan: Channel, status_w: int) -> N
                 pty_socks[0].close()
                 if spec.interactive:   # -it: what is written to the pty master is the terminal's input
                     in_w = out_r
-            hand_over(spec.detach, pid, out_r, err_r, in_w, spec.tty)  # never returns
+            hand_over(sys, spec.detach, pid, out_r, err_r, in_w, spec.tty)  # never returns
         while True:
             try:
                 _, status = os.waitpid(pid, 0)
@@ -389,6 +389,7 @@ def _send_steps(sys: Syscalls, chan: Channel) -> None:
 
 
 def _daemonize() -> None:
+    """The middle of run -d's double fork (run through ``sys.plumb``): the parent exits at once."""
     if os.fork() != 0:
         os._exit(0)
 

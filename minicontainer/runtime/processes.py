@@ -13,6 +13,7 @@ import signal
 import threading
 from pathlib import Path
 
+from ..kernel import send_signal  # noqa: F401 - kill(2) tolerating ESRCH, for the runtime's verbs
 from . import launcher
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -73,20 +74,6 @@ def parse_signal(text: str | int) -> int:
             return int(signal.Signals[name])
     from ..errors import UsageError
     raise UsageError(f"invalid signal: {text}", op="kill")
-
-
-def send_signal(sys, pid: int, signum: int, why: str) -> bool:
-    """kill(2) through ``sys``; False when the process has already gone (ESRCH: it exited meanwhile,
-    which a signal meant to end it may take as done), any other failure raises."""
-    import errno
-    from ..errors import KernelError
-    try:
-        sys.kill(pid, signum, why)
-    except KernelError as err:
-        if err.errno != errno.ESRCH:
-            raise
-        return False
-    return True
 
 
 def wait_for_exit(started: launcher.Started, interactive: bool, stdio: dict[int, int] | None = None) -> int | None:

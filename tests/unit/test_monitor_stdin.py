@@ -57,8 +57,8 @@ def _start(kind: str, mc_binary: str, folder: Path, once: bool):
     spec = monitor.DetachSpec(exit_file=str(folder / "exit"), log_file=str(folder / "container.log"),
                               cleanup_argv=["/bin/true"], binary=mc_binary if kind == "c" else None,
                               attach_socket=str(folder / monitor.ATTACH_SOCKET), stdin_once=once)
-    code = ("import json, sys; from minicontainer import monitor; "
-            "a = json.loads(sys.argv[1]); monitor.hand_over(monitor.DetachSpec(**a['spec']), *a['fds'])")
+    code = ("import json, sys; from minicontainer import monitor; from minicontainer.kernel import default; "
+            "a = json.loads(sys.argv[1]); monitor.hand_over(default(), monitor.DetachSpec(**a['spec']), *a['fds'])")
     args = json.dumps({"spec": spec.__dict__, "fds": [cat.pid, out_r, err_r, in_w]})
     mon = subprocess.Popen([sys.executable, "-c", code, args], pass_fds=(out_r, err_r, in_w))
     for fd in (out_r, err_r, in_w):
@@ -127,9 +127,9 @@ def test_the_monitor_keeps_none_of_its_parents_descriptors(kind, mc_binary, tmp_
     out_r, out_w = os.pipe()
     spec = monitor.DetachSpec(exit_file=str(tmp_path / "exit"), log_file=str(tmp_path / "container.log"),
                               cleanup_argv=["/bin/true"], binary=mc_binary if kind == "c" else None)
-    code = ("import json, os, sys; from minicontainer import monitor; a = json.loads(sys.argv[1]); "
+    code = ("import json, os, sys; from minicontainer import monitor; from minicontainer.kernel import default; a = json.loads(sys.argv[1]); "
             "os.set_inheritable(a['held'], False); "
-            "monitor.hand_over(monitor.DetachSpec(**a['spec']), a['pid'], a['out'], a['out'])")
+            "monitor.hand_over(default(), monitor.DetachSpec(**a['spec']), a['pid'], a['out'], a['out'])")
     args = json.dumps({"spec": spec.__dict__, "pid": cat.pid, "out": out_r, "held": held_w})
     mon = subprocess.Popen([sys.executable, "-c", code, args], pass_fds=(out_r, held_w))
     for fd in (out_r, held_w):
