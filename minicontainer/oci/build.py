@@ -79,6 +79,15 @@ def seccomp_for(source: str, keep: list[str], privileged: bool) -> tuple[Seccomp
     return load_spec(Seccomp, profile.to_oci(), "linux.seccomp"), label
 
 
+def confinement(sec: dict, proc_root: Path) -> tuple[Capabilities, Seccomp | None, str]:
+    """process.capabilities and linux.seccomp (with where the filter came from) for Docker's
+    security options as :func:`minicontainer.security.config_for` checked them."""
+    keep = _caps.resolve(sec["cap_add"], sec["cap_drop"], sec["privileged"], _caps.read_last_cap(proc_root))
+    caps = Capabilities(bounding=list(keep), effective=list(keep), inheritable=list(keep), permitted=list(keep))
+    seccomp, label = seccomp_for(sec["seccomp"], keep, sec["privileged"])
+    return caps, seccomp, label
+
+
 def _user(spec_text: str | None, layers: list[Path]) -> tuple[int, int, list[int], str]:
     """(uid, gid, groups, home) of ``-u`` (or root) from the image's own /etc/passwd and /etc/group."""
     from ..build.filesteps import lower_path
@@ -113,8 +122,7 @@ def build(image, opts, *, container_id: str, container_dir: Path, hostname: str,
     env.update(user_env)
     if "HOME" not in user_env and (sec.get("user") is not None or "HOME" not in env):
         env["HOME"] = home
-    keep = _caps.resolve(sec["cap_add"], sec["cap_drop"], sec["privileged"], _caps.read_last_cap(proc_root))
-    caps = Capabilities(bounding=list(keep), effective=list(keep), inheritable=list(keep), permitted=list(keep))
+    caps, seccomp, label = confinement(sec, proc_root)
     process = Process(args=command_for(image.config, opts.command, opts.entrypoint),
                       env=[f"{k}={v}" for k, v in env.items()], terminal=bool(opts.tty),
                       cwd=opts.workdir or image.config.get("WorkingDir") or "/",
@@ -132,7 +140,7 @@ def build(image, opts, *, container_id: str, container_dir: Path, hostname: str,
                   resources=resources_for(opts.limits))
     if not sec["privileged"]:
         linux.masked_paths, linux.readonly_paths = list(MASKED_PATHS), list(READONLY_PATHS)
-    linux.seccomp, label = seccomp_for(sec["seccomp"], keep, sec["privileged"])
+    linux.seccomp = seccomp
     if rootless or sec["userns"] == "private":
         if not rootless:
             raise UsageError("--userns private is only supported in rootless mode (run as an ordinary user)",

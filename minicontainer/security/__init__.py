@@ -32,7 +32,6 @@ from ..errors import ExecError, KernelError, UsageError
 from ..kernel import Syscalls
 from ..kernel import constants as C
 from . import caps as _caps
-from .defaults import MASKED_PATHS, READONLY_PATHS
 
 
 @dataclass
@@ -108,41 +107,6 @@ def config_for(cap_add=(), cap_drop=(), privileged=False, security_opt=(), read_
             "user": user, "userns": userns}
 
 
-def spec_for(cfg: dict | None, *, proc_root, env_items=(), single_uid_map=False) -> SecuritySpec:
-    """The :class:`SecuritySpec` for a container's security config (compiling its seccomp profile)."""
-    cfg = cfg or config_for()
-    last_cap = _caps.read_last_cap(proc_root)
-    keep = _caps.resolve(cfg.get("cap_add", ()), cfg.get("cap_drop", ()), cfg.get("privileged", False), last_cap)
-    bounding = _caps.read_bounding(proc_root)
-    if bounding is not None:  # what we do not have ourselves (a nested or restricted host) we cannot give
-        keep = [name for name in keep if bounding >> _caps.NUMBERS[name] & 1]
-    spec = SecuritySpec(keep_caps=keep, last_cap=last_cap, no_new_privs=cfg.get("no_new_privs", True),
-                        user=cfg.get("user"), single_uid_map=single_uid_map,
-                        set_home=not any(str(e).split("=", 1)[0] == "HOME" for e in env_items))
-    source = cfg.get("seccomp", "default")
-    if cfg.get("privileged") or source == "unconfined":
-        return spec
-    from .profile import load, parse
-    from .seccomp import compile_profile
-    if source == "default":
-        from .defaults import DEFAULT_PROFILE
-        profile = parse(DEFAULT_PROFILE, keep)
-        label = "default profile"
-    else:
-        profile = load(source, keep)
-        label = source
-    compiled = compile_profile(profile)
-    spec.seccomp, spec.seccomp_label = compiled.program, f"{label}: {compiled.syscalls} system calls named"
-    return spec
-
-
-def paths_for(cfg: dict | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(masked paths, read-only paths) for a container: none with --privileged, as in Docker."""
-    if cfg and cfg.get("privileged"):
-        return (), ()
-    return MASKED_PATHS, READONLY_PATHS
-
-
 def confine(sys: Syscalls, spec: SecuritySpec, ids: tuple[int, int, list[int]] | None = None) -> None:
     """Give up privileges in order, ending with the seccomp filter. The next call must be execve."""
     if spec.seccomp is not None and not spec.no_new_privs:
@@ -212,5 +176,5 @@ def _install_seccomp(sys: Syscalls, spec: SecuritySpec) -> None:
                        "denied system calls, whatever our privileges", label="SECCOMP_MODE_FILTER")
 
 
-__all__ = ["SecuritySpec", "config_for", "spec_for", "paths_for", "confine", "parse_security_opts",
+__all__ = ["SecuritySpec", "config_for", "confine", "parse_security_opts",
            "confine_container"]

@@ -280,12 +280,12 @@ def test_our_default_covers_the_same_abis_and_refuses_with_eperm():
 
 
 def test_the_runtime_path_compiles_dockers_profile_for_the_containers_caps(fake_host):
-    """--security-opt seccomp=FILE through config_for/spec_for, as run and exec use it."""
-    from minicontainer.security import config_for, spec_for
+    """--security-opt seccomp=FILE into config.json and out as the launcher's filter, as run and exec use it."""
+    from test_security_units import through_the_config
     proc, _ = fake_host
     opt = [f"seccomp={DOCKER_DEFAULT}"]
-    plain = spec_for(config_for(security_opt=opt), proc_root=proc)
-    admin = spec_for(config_for(security_opt=opt, cap_add=["SYS_ADMIN"]), proc_root=proc)
+    plain = through_the_config(proc, security_opt=opt)
+    admin = through_the_config(proc, security_opt=opt, cap_add=["SYS_ADMIN"])
     assert plain.seccomp_label.startswith(f"{os.path.abspath(DOCKER_DEFAULT)}: ")
     assert run_bpf(plain.seccomp, NR["arch_prctl"]) == ALLOW
     assert run_bpf(plain.seccomp, NR["mount"]) == EPERM and run_bpf(admin.seccomp, NR["mount"]) == ALLOW

@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from minicontainer.errors import UsageError
-from minicontainer.security import caps, config_for, parse_security_opts, spec_for
+from minicontainer.security import caps, config_for, parse_security_opts
 from minicontainer.security.defaults import DEFAULT_PROFILE
 from minicontainer.security.profile import ACTIONS, parse, load
 from minicontainer.security.seccomp import arch_tables, compile_profile, describe_action, disassemble
@@ -103,16 +103,31 @@ def test_config_rejects_a_bad_profile_before_anything_is_created(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_spec_for_default_and_unconfined(tmp_path):
+def test_default_unconfined_and_privileged_through_the_config(tmp_path):
     proc = tmp_path / "proc"
     (proc / "sys" / "kernel").mkdir(parents=True)
     (proc / "sys" / "kernel" / "cap_last_cap").write_text("40\n")
-    spec = spec_for(None, proc_root=proc)
+    spec = through_the_config(proc)
     assert spec.cap_mask == 0xA80425FB and spec.no_new_privs and spec.seccomp
-    free = spec_for(config_for(security_opt=["seccomp=unconfined", "no-new-privileges=false"]), proc_root=proc)
+    assert spec.seccomp_label.startswith("default profile: ")
+    free = through_the_config(proc, security_opt=["seccomp=unconfined", "no-new-privileges=false"])
     assert free.seccomp is None and not free.no_new_privs
-    priv = spec_for(config_for(privileged=True), proc_root=proc)
+    priv = through_the_config(proc, privileged=True)
     assert priv.seccomp is None and len(priv.keep_caps) == 41
+
+def through_the_config(proc, **options):
+    """Docker's security options the way run and exec take them: into config.json's
+    process.capabilities and linux.seccomp (oci.build), then out as the launcher's SecuritySpec."""
+    from minicontainer.oci import annotations as A
+    from minicontainer.oci.build import confinement
+    from minicontainer.oci.launch import security_spec
+    from minicontainer.oci.spec import Linux, Process, Spec
+    sec = config_for(**options)
+    caps, seccomp, label = confinement(sec, proc)
+    spec = Spec(process=Process(args=["sh"], capabilities=caps, no_new_privileges=bool(sec["no_new_privs"])),
+                annotations={A.SECCOMP: label}, linux=Linux(seccomp=seccomp))
+    return security_spec(spec, proc, single_uid_map=False)
+
 
 
 # --- Docker JSON profiles -------------------------------------------------------------------
