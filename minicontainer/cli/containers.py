@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from .. import runtime
+from ..containerlist import ago, matches, parse_filters, status_text
 from ..errors import MiniContainerError, UsageError
-from .formats import PS_FIELDS as FIELDS, PS_TABLE, ago
+from .formats import PS_FIELDS as FIELDS, PS_TABLE
 
 
 def docker_codes(execute):
@@ -28,22 +28,6 @@ def docker_codes(execute):
     return wrapper
 
 
-def status_text(c, now: float) -> str:
-    st = c.state
-    if st is runtime.Status.RUNNING:
-        return f"Up {ago(now - c.started_at)}"
-    if st is runtime.Status.PAUSED:
-        return f"Up {ago(now - c.started_at)} (Paused)"
-    if st is runtime.Status.EXITED:
-        return f"Exited ({c.exit_code}) {ago(now - c.finished_at)} ago"
-    if st is runtime.Status.DEAD:
-        return "Dead"
-    return "Created"
-
-
-FILTERS = ("status", "name", "id", "ancestor", "exited", "label")
-
-
 def add_ps_arguments(p) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running only)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
@@ -53,35 +37,6 @@ def add_ps_arguments(p) -> None:
                         "keys: all match; every label must)")
     p.add_argument("--format", default="table",
                    help="'table', 'json', or a Go template such as 'table {{.ID}}\\t{{.Names}}'")
-
-
-def parse_filters(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in FILTERS:
-            raise UsageError(f"invalid filter {item!r} (use one of: {', '.join(k + '=' for k in FILTERS)})", op="ps")
-        if key == "status" and value not in [s.value for s in runtime.Status] + ["restarting", "removing"]:
-            raise UsageError(f"invalid filter 'status={value}'", op="ps")
-        if key == "exited" and not value.lstrip("-").isdigit():
-            raise UsageError(f"invalid filter 'exited={value}': an exit code is a number", op="ps")
-        out.setdefault(key, []).append(value)
-    return out
-
-
-def matches(c, filters: dict[str, list[str]]) -> bool:
-    """Docker's rule: values of one key are alternatives, different keys must all match."""
-    tests = {
-        "status": lambda v: c.state.value == v,
-        "name": lambda v: re.search(v, c.name) is not None,
-        "id": lambda v: c.id.startswith(v),
-        "ancestor": lambda v: v in (c.image, c.image_id, c.image_id.split(":")[-1][:len(v)]) or
-        (":" not in v and c.image.split(":")[0] == v),
-        "exited": lambda v: c.state is runtime.Status.EXITED and c.exit_code == int(v),
-    }
-    from .. import filters as shared
-    return all(shared.labels_match(c.config.get("labels"), values) if key == "label" else
-               any(tests[key](v) for v in values) for key, values in filters.items())
 
 
 def ports_text(c) -> str:

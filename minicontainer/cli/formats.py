@@ -24,22 +24,6 @@ PS_FIELDS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Crea
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
-def ago(seconds: float) -> str:
-    """Docker's relative times: "3 seconds", "About a minute", "2 hours"."""
-    s = int(max(0, seconds))
-    if s < 1:
-        return "Less than a second"
-    if s < 60:
-        return f"{s} second{'s' if s != 1 else ''}"
-    if s < 120:
-        return "About a minute"
-    if s < 3600:
-        return f"{s // 60} minutes"
-    if s < 7200:
-        return "About an hour"
-    if s < 86400 * 2:
-        return f"{s // 3600} hours"
-    return f"{s // 86400} days"
 
 
 def _template(source: str, prefix: str) -> Template:

@@ -223,7 +223,8 @@ def rm(client: Client, args) -> int:
 
 
 def ps(client: Client, args) -> int:
-    from .formats import PS_FIELDS, PS_TABLE, ago, listing_lines
+    from ..containerlist import ago
+    from .formats import PS_FIELDS, PS_TABLE, listing_lines
     now = time.time()
     rows = []
     for c in client.call("GET", "/containers/json", {"all": int(args.all)}, op="ps"):
@@ -287,7 +288,8 @@ def inspect(client: Client, args) -> int:
 
 
 def images(client: Client, args) -> int:
-    from .formats import ago, align
+    from ..containerlist import ago
+    from .formats import align
     now = time.time()
     rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in client.call("GET", "/images/json", op="images"):

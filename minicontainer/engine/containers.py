@@ -90,7 +90,7 @@ def _ports(c) -> list[dict]:
 
 
 def summary(c, now: float) -> dict:
-    from ..cli.containers import status_text
+    from ..containerlist import status_text
     doc = container_json(c)
     return {"Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
             "Command": " ".join(c.command), "Created": int(c.created), "Ports": _ports(c),
@@ -99,29 +99,18 @@ def summary(c, now: float) -> dict:
             "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]}, "Mounts": doc["Mounts"]}
 
 
-def _label_match(c, wanted: list[str]) -> bool:
-    labels = c.config.get("labels") or {}
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
 @route("GET", "/containers/json")
 def list_containers(req):
-    from ..cli.containers import matches, parse_filters
+    from ..containerlist import matches, parse_filters
     rt = req.engine.runtime
-    filters = req.filters()
-    labels = filters.pop("label", [])
-    checked = parse_filters([f"{k}={v}" for k, values in filters.items() for v in values])
+    checked = parse_filters([f"{k}={v}" for k, values in req.filters().items() for v in values])
     every = req.flag("all") or bool(checked.get("status")) or bool(checked.get("exited"))
     now = time.time()
     rows = []
     for c in sorted((rt.refresh(c) for c in rt.containers.list()), key=lambda c: c.created, reverse=True):
         if not every and c.state not in LIVE:
             continue
-        if matches(c, checked) and _label_match(c, labels):
+        if matches(c, checked):
             rows.append(summary(c, now) | (sizes(rt, c) if req.flag("size") else {}))
     limit = req.int_arg("limit", -1)
     return json_response(rows[:limit] if limit and limit > 0 else rows)

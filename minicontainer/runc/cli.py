@@ -130,17 +130,21 @@ def _run(args) -> int:
     elif args.cmd == "exec":
         return commands.exec_(store, args)
     elif args.cmd == "start":
-        store.start(args.id)
+        store.container(args.id).start()
     elif args.cmd == "state":
         print(json.dumps(store.state(args.id), indent=2))
     elif args.cmd == "kill":
-        store.kill(args.id, parse_signal(args.signal), all_processes=args.all)
+        store.container(args.id).signal(parse_signal(args.signal), all_processes=args.all)
     elif args.cmd == "delete":
-        store.delete(args.id, force=args.force)
+        store.container(args.id).destroy(force=args.force)
     elif args.cmd in ("pause", "resume"):
-        store.pause(args.id, args.cmd == "pause")
+        c = store.container(args.id)
+        if args.cmd == "pause":
+            c.pause()
+        else:
+            c.resume()
     elif args.cmd == "update":
-        store.update(args.id, commands.read_json_arg(args.resources))
+        store.container(args.id).update(commands.read_json_arg(args.resources))
     elif args.cmd == "ps":
         commands.ps(store, args)
     elif args.cmd == "list":

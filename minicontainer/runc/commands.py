@@ -32,7 +32,7 @@ def run(store, args) -> int:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-    store.delete(args.id, force=True)
+    store.container(args.id).destroy(force=True)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
@@ -72,7 +72,7 @@ def read_json_arg(path: str):
 
 
 def ps(store, args) -> None:
-    pids = store.pids(args.id)
+    pids = store.container(args.id).processes()
     if args.format == "json":
         print(json.dumps(pids))
         return

@@ -176,13 +176,35 @@ class Store:
             discard_tree(cdir, "runc")
             raise
 
-    def start(self, cid: str) -> None:
-        rec = self.load(cid)
-        status = self.status(rec)
+    def container(self, cid: str) -> "RuncContainer":
+        """The verbs on container ``cid`` (NotFoundError when there is none)."""
+        return RuncContainer(self, self.load(cid))
+
+
+class RuncContainer:
+    """One container of minicontainer-runc and its verbs, named as those of the lab's
+    :class:`~minicontainer.runtime.lifecycle.ContainerHandle` (libcontainer's Container
+    interface): start, signal, pause, resume, update, processes, state, destroy; ``exec`` is
+    :func:`minicontainer.runc.exec.run_exec`. The :class:`Store` creates and finds them, as
+    libcontainer's factory does."""
+
+    def __init__(self, store: Store, rec: Record):
+        self.store, self.rec, self.id = store, rec, rec.id
+
+    def status(self) -> str:
+        return self.store.status(self.rec)
+
+    def state(self) -> dict:
+        """The runtime-spec's state JSON (runtime.md "State")."""
+        return self.store.state(self.id)
+
+    def start(self) -> None:
+        """Let PID 1, waiting at the exec fifo since create, go on to the user's process."""
+        rec, status = self.rec, self.status()
         if status != "created":
             raise StateError(f"cannot start a container that has {status}" if status == "stopped"
                              else f"cannot start an already {status} container", op="start")
-        fifo = self.dir(cid) / FIFO
+        fifo = self.store.dir(self.id) / FIFO
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)   # PID 1's open for writing returns now
         try:
             deadline = time.monotonic() + 10
@@ -192,81 +214,85 @@ class Store:
                         break
                 except BlockingIOError:
                     pass
-                if time.monotonic() > deadline or not alive(self.proc_root, rec.pid, rec.pid_start):
+                if time.monotonic() > deadline or not alive(self.store.proc_root, rec.pid, rec.pid_start):
                     raise StateError("the container's process exited before it could start", op="start")
                 time.sleep(0.001)
         finally:
             os.close(fd)
             fifo.unlink(missing_ok=True)
 
-    def kill(self, cid: str, signum: int, *, all_processes: bool = False, sys=None) -> None:
+    def signal(self, signum: int, *, all_processes: bool = False, sys=None) -> None:
+        """``kill ID SIGNAL`` (``--all``: every process of its cgroup)."""
         from ..kernel import default
         sys = sys or default()
-        rec = self.load(cid)
-        if self.status(rec) == "stopped":
+        if self.status() == "stopped":
             raise StateError("container not running", op="kill")
         if all_processes:
-            for pid in self.cgroup(rec, sys).pids():
+            for pid in self.store.cgroup(self.rec, sys).pids():
                 _quiet(sys.kill, pid, signum, "kill --all: every process of the container's cgroup")
             return
-        sys.kill(rec.pid, signum, "the signal for the container's process")
+        sys.kill(self.rec.pid, signum, "the signal for the container's process")
 
-    def delete(self, cid: str, *, force: bool = False, sys=None) -> None:
+    def destroy(self, *, force: bool = False, sys=None) -> None:
+        """``delete``: its cgroups and state directory (``--force``: killing it first)."""
         from ..kernel import default
         sys = sys or default()
-        rec = self.load(cid)
-        status = self.status(rec)
+        rec, status = self.rec, self.status()
         if status in ("running", "paused") and not force:
-            raise StateError(f"cannot delete container {cid} that is not stopped: {status}", op="delete")
-        cgroup = self.cgroup(rec, sys)
+            raise StateError(f"cannot delete container {self.id} that is not stopped: {status}", op="delete")
+        cgroup = self.store.cgroup(rec, sys)
         if status != "stopped":
             if status == "paused":
                 _quiet(cgroup.thaw)
             _quiet(sys.kill, rec.pid, signal.SIGKILL, "delete: the container's process")
             _quiet(cgroup.kill_all)
             deadline = time.monotonic() + 5
-            while alive(self.proc_root, rec.pid, rec.pid_start) and time.monotonic() < deadline:
+            while alive(self.store.proc_root, rec.pid, rec.pid_start) and time.monotonic() < deadline:
                 time.sleep(0.005)
         _quiet(cgroup.remove)
-        _quiet(devices.remove, self, rec.cgroup, sys, rec.cgroup_dirs.get("devices"))
-        discard_tree(self.dir(cid), "runc", "remove the state directory")
+        _quiet(devices.remove, self.store, rec.cgroup, sys, rec.cgroup_dirs.get("devices"))
+        discard_tree(self.store.dir(self.id), "runc", "remove the state directory")
 
-    def pause(self, cid: str, frozen: bool, sys=None) -> None:
+    def pause(self, sys=None) -> None:
+        self._set_frozen(True, sys)
+
+    def resume(self, sys=None) -> None:
+        self._set_frozen(False, sys)
+
+    def _set_frozen(self, frozen: bool, sys=None) -> None:
         from ..kernel import default
         sys = sys or default()
-        rec = self.load(cid)
-        status = self.status(rec)
+        status = self.status()
         if frozen and status != "running":
             raise StateError(f"container not running: {status}", op="pause")
         if not frozen and status != "paused":
             raise StateError(f"container not paused: {status}", op="resume")
-        cgroup = self.cgroup(rec, sys)
+        cgroup = self.store.cgroup(self.rec, sys)
         if frozen:
             cgroup.freeze()
-            (self.dir(cid) / "paused").touch()
+            (self.store.dir(self.id) / "paused").touch()
         else:
             cgroup.thaw()
-            (self.dir(cid) / "paused").unlink(missing_ok=True)
+            (self.store.dir(self.id) / "paused").unlink(missing_ok=True)
 
-    def update(self, cid: str, resources: dict, sys=None) -> None:
+    def update(self, resources: dict, sys=None) -> None:
         """``update --resources FILE``: new limits for a live container (a linux.resources object)."""
         from ..kernel import default
         from ..oci.launch import resource_limits
         from ..oci.spec import Resources, load
-        rec = self.load(cid)
-        if self.status(rec) == "stopped":
+        if self.status() == "stopped":
             raise StateError("container not running", op="update")
         res = load(Resources, resources, "resources")
         if res.devices:
             raise UsageError("update: changing device rules is not supported by minicontainer", op="update")
         limits = resource_limits(res)
         if limits is not None:
-            self.cgroup(rec, sys or default()).apply(limits)
+            self.store.cgroup(self.rec, sys or default()).apply(limits)
 
-    def pids(self, cid: str, sys=None) -> list[int]:
+    def processes(self, sys=None) -> list[int]:
+        """The host PIDs of its cgroup (``ps``)."""
         from ..kernel import default
-        rec = self.load(cid)
-        return sorted(self.cgroup(rec, sys or default()).pids())
+        return sorted(self.store.cgroup(self.rec, sys or default()).pids())
 
 
 def send_console(path: str, master: int) -> None:
