@@ -16,7 +16,6 @@ from . import filters as shared
 from .errors import UsageError
 
 FILTERS = ("status", "name", "id", "ancestor", "exited", "label")
-STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 
 
 def ago(seconds: float) -> str:
@@ -53,9 +52,10 @@ def status_text(c, now: float) -> str:
 
 def parse_filters(items: list[str]) -> dict[str, list[str]]:
     """``--filter KEY=VALUE`` items, checked: an unknown key, status or a non-numeric exit code is an error."""
+    from .runtime.state import Status      # (the callers have the runtime loaded; the thin client never parses)
     out = shared.parse(items, FILTERS, "ps")
     for value in out.get("status", []):
-        if value not in STATUSES:
+        if value not in [s.value for s in Status] + ["restarting", "removing"]:
             raise UsageError(f"invalid filter 'status={value}'", op="ps")
     for value in out.get("exited", []):
         if not value.lstrip("-").isdigit():

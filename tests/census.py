@@ -5,8 +5,9 @@ runtime never mounts anything in the host's namespace, so there should be none),
 cgroup directories created by minicontainer, addresses the bridges still give its containers,
 processes living in another PID namespace
 (containers still running), and leftover container state directories; and, for the
-lifecycle tests, the mc-monitor processes of one state root, host veths (``mcv*``) and
-named network namespaces (/run/netns).
+lifecycle tests, the mc-monitor processes of one state root, host veths (``mcv*``), the
+bridges of user networks (``mcbr-*``; the default network's ``mc0`` is shared by every state
+root on the host and stays, as docker0 does) and named network namespaces (/run/netns).
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ def host_veths(sys_root: Path = Path("/sys")) -> list[str]:
     return sorted(n for n in os.listdir(d) if n.startswith("mcv")) if d.is_dir() else []
 
 
+def host_bridges(sys_root: Path = Path("/sys")) -> list[str]:
+    """Bridges of user networks (``network create``: named mcbr-<8 hex>), whoever made them."""
+    d = sys_root / "class" / "net"
+    return sorted(n for n in os.listdir(d) if n.startswith("mcbr-")) if d.is_dir() else []
+
+
 def named_netns(run_root: Path = Path("/run/netns")) -> list[str]:
     return sorted(os.listdir(run_root)) if run_root.is_dir() else []
 
@@ -140,5 +147,6 @@ def census(state_root: Path) -> dict[str, list[str]]:
         "containers": container_dirs(state_root),
         "monitors": monitor_processes(state_root),
         "veths": host_veths(),
+        "bridges": host_bridges(),
         "netns": named_netns(),
     }

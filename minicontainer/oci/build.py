@@ -79,6 +79,13 @@ def seccomp_for(source: str, keep: list[str], privileged: bool) -> tuple[Seccomp
     return load_spec(Seccomp, profile.to_oci(), "linux.seccomp"), label
 
 
+def etc_mounts(container_dir, network: str) -> list[Mount]:
+    """The container's own /etc/hosts and /etc/hostname, and /etc/resolv.conf when it has a
+    network, bound from files in its directory (the runtime writes and rewrites them)."""
+    etc = ["/etc/hosts", "/etc/hostname"] + (["/etc/resolv.conf"] if network != "none" else [])
+    return [Mount(inside, "bind", str(Path(container_dir) / os.path.basename(inside)), ["rbind"]) for inside in etc]
+
+
 def confinement(sec: dict, proc_root: Path) -> tuple[Capabilities, Seccomp | None, str]:
     """process.capabilities and linux.seccomp (with where the filter came from) for Docker's
     security options as :func:`minicontainer.security.config_for` checked them."""
@@ -129,8 +136,7 @@ def build(image, opts, *, container_id: str, container_dir: Path, hostname: str,
                       user=User(uid=uid, gid=gid, additional_gids=list(groups)),   # with gid, as -u always had
                       capabilities=caps, no_new_privileges=bool(sec["no_new_privs"]))
     mounts = default_mounts(readonly_proc_sys=not sec["privileged"])
-    etc = ["/etc/hosts", "/etc/hostname"] + (["/etc/resolv.conf"] if opts.network != "none" else [])
-    mounts += [Mount(inside, "bind", str(Path(container_dir) / os.path.basename(inside)), ["rbind"]) for inside in etc]
+    mounts += etc_mounts(container_dir, opts.network)
     if sec["read_only"]:   # somewhere to write, under a read-only root (as Docker's --read-only users expect)
         mounts += [Mount("/tmp", "tmpfs", "tmpfs", ["nosuid", "nodev", "mode=1777", "size=65536k"]),
                    Mount("/run", "tmpfs", "tmpfs", ["nosuid", "nodev", "mode=755", "size=65536k"])]

@@ -109,7 +109,7 @@ class Container:
         write_json(self.dir / "config.json", spec.to_dict(), "cannot write config.json", op=op)
         self.__dict__["_spec"] = spec
 
-    def _readable_spec(self):
+    def readable_spec(self):
         """config.json, or None for a container whose create has not written it yet (logged)."""
         try:
             return self.spec()
@@ -120,7 +120,7 @@ class Container:
     def annotation(self, key: str, default: str | None = None) -> str | None:
         """One of config.json's annotations (:mod:`minicontainer.oci.annotations`); ``default`` when
         there is none, or no readable config.json yet."""
-        spec = self._readable_spec()
+        spec = self.readable_spec()
         return spec.annotations.get(key, default) if spec is not None else default
 
     @property
@@ -132,7 +132,7 @@ class Container:
     @property
     def tty(self) -> bool:
         """Does PID 1 run on a terminal (config.json's process.terminal, ``-t``)?"""
-        spec = self._readable_spec()
+        spec = self.readable_spec()
         return bool(spec is not None and spec.process is not None and spec.process.terminal)
 
     @property

@@ -57,7 +57,7 @@ def exec_in(rt, ref: str, argv: list[str], *, env: list[str] = (), workdir: str 
         environment.update(parse_env(list(env)))
         # the container's own process settings, from its config.json (the one config): capabilities,
         # no_new_privs, seccomp, user and working directory, as docker exec and runc exec inherit them
-        spec = rt.config(c)
+        spec = c.spec()
         security = security_spec(spec, rt.proc_root, single_uid_map=any(kind == "user" for kind, _, _ in ns_fds)
                                  and _single_map(rt, c.pid))
         proc = Joining(argv=list(argv), env=environment, cwd=workdir or spec.process.cwd or "/",

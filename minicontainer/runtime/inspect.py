@@ -15,8 +15,6 @@ import hashlib
 import json
 import time
 
-from .. import log
-from ..errors import MiniContainerError
 from ..oci import annotations as A
 from .containers import Container
 from .state import Status
@@ -85,16 +83,6 @@ def _mounts(cfg: dict) -> list[dict]:
     return out
 
 
-def _spec(c: Container):
-    """config.json, or an empty one for a container whose create has not written it yet."""
-    from ..oci.spec import Spec
-    try:
-        return c.spec()
-    except MiniContainerError as err:
-        log.swallowed("inspect", f"read the config of {c.short_id}", err)
-        return Spec()
-
-
 def _limits(spec) -> dict:
     from ..oci.launch import resource_limits
     limits = resource_limits(spec.linux.resources) if spec.linux and spec.linux.resources else None
@@ -105,7 +93,8 @@ def container_json(c: Container) -> dict:
     """ContainerInspectResponse for ``c`` (its state as last refreshed by the caller): what
     decides how it runs from its config.json, what Docker shows of the request from its record."""
     cfg = c.config
-    spec = _spec(c)
+    from ..oci.spec import Spec
+    spec = c.readable_spec() or Spec()      # an empty one while its create has not written it
     notes = spec.annotations or {}
     mode = notes.get(A.NETWORK, "none")
     st = c.state

@@ -25,15 +25,14 @@ monitor's and container's paths in order and ends at ``execve``.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
 from dataclasses import dataclass, field
 
 from .. import rootfs
-from ..errors import KernelError, MiniContainerError
-from ..kernel import DryRunFinished, Step, Syscalls
+from ..errors import MiniContainerError
+from ..kernel import DryRunFinished, Step, Syscalls, send_signal
 from ..kernel import constants as C
 from ..monitor import DetachSpec, hand_over
 from ..security import SecuritySpec
@@ -284,11 +283,7 @@ def join_cgroup(sys: Syscalls, procs_files: list[str], pid: int | str) -> None:
 def _kill(sys: Syscalls, pid: int) -> None:
     """A start that failed half-way: SIGKILL its PID 1 (already gone is fine)."""
     if pid:
-        try:
-            sys.kill(pid, signal.SIGKILL, "the start failed: its PID 1 must not run on")
-        except KernelError as err:
-            if err.errno != errno.ESRCH:
-                raise
+        send_signal(sys, pid, signal.SIGKILL, "the start failed: its PID 1 must not run on")
 
 
 def _reap(monitor: int, status_r: int) -> None:

@@ -45,7 +45,7 @@ def connect(rt, ref: str, network: str):
                                 f"at a time here: disconnect it first", op="network connect")
         if running:
             ep = net.connect(rt.root, c.id, c.name, c.pid, network=target.name,
-                             hostname=rt.config(c).hostname, files_dir=c.dir, syscalls=rt.sys,
+                             hostname=c.spec().hostname, files_dir=c.dir, syscalls=rt.sys,
                              proc_root=rt.proc_root)
             c.extra["network"] = ep.to_dict()
         _record(rt, c, target.name, "network connect")
@@ -70,16 +70,13 @@ def disconnect(rt, ref: str, network: str):
 
 
 def _record(rt, c, network: str, op: str) -> None:
-    """The network the container's next start wires, in its config.json; a container on a
-    network has /etc/resolv.conf from the runtime (as :mod:`minicontainer.oci.build` adds it)."""
+    """The network the container's next start wires, in its config.json, with the /etc binds
+    a container on that network gets (:func:`minicontainer.oci.build.etc_mounts`)."""
     from ..oci import annotations as A
-    from ..oci.spec import Mount
-    spec = rt.config(c)
+    from ..oci.build import etc_mounts
+    spec = c.spec()
+    old, new = etc_mounts(c.dir, spec.annotations.get(A.NETWORK, "none")), etc_mounts(c.dir, network)
+    spec.mounts = [m for m in spec.mounts if m in new or m not in old] + [m for m in new if m not in spec.mounts]
     spec.annotations[A.NETWORK] = network
-    resolv = [m for m in spec.mounts if m.destination == "/etc/resolv.conf"]
-    if network == "none":
-        spec.mounts = [m for m in spec.mounts if m.destination != "/etc/resolv.conf"]
-    elif not resolv:
-        spec.mounts.append(Mount("/etc/resolv.conf", "bind", str(c.dir / "resolv.conf"), ["rbind"]))
     c.save_spec(spec, op)
     rt.containers.save(c)

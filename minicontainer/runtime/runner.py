@@ -93,10 +93,6 @@ class Runtime:
             if m.type == "bind" and name in texts and os.path.dirname(m.source) == str(c.dir):
                 (c.dir / name).write_text(texts[name])
 
-    def config(self, c: Container):
-        """The container's config.json, as a checked :class:`~minicontainer.oci.Spec`."""
-        return c.spec()
-
     def launch_spec_for(self, c: Container, spec, procs: list[str]) -> launcher.LaunchSpec:
         """What the launcher needs to start ``c`` from its config.json ``spec`` (also the dry-run plan's)."""
         from ..oci.launch import launch_spec
@@ -115,7 +111,7 @@ class Runtime:
     def record_limits(self, c: Container, limits) -> None:
         """``update``: the new limits become config.json's linux.resources too."""
         from ..oci.build import resources_for
-        spec = self.config(c)
+        spec = c.spec()
         spec.linux.resources = resources_for(limits)
         c.save_spec(spec, "update")
 
@@ -202,7 +198,7 @@ class Runtime:
 
     def _prepare(self, c: Container, sys: Syscalls):
         from ..oci.launch import limits as limits_of
-        spec = self.config(c)
+        spec = c.spec()
         cgroup = self.cgroup_manager(c.id, sys)
         cgroup.create()
         try:

@@ -58,7 +58,7 @@ def update(rt, ref: str, limits: Limits) -> Container:
     with rt.containers.lock(c):
         c = rt.settle(rt.containers.load(c.id))
         from ..oci.launch import resource_limits
-        linux = rt.config(c).linux
+        linux = c.spec().linux
         current = resource_limits(linux.resources if linux else None) or Limits()   # config.json's: the one record
         merged = merge(current, limits)
         if c.state in (Status.RUNNING, Status.PAUSED):

@@ -37,8 +37,8 @@ def own_memory_cgroup() -> str:
 @pytest.fixture
 def state_root(image_root, tmp_path):
     """A fresh state root (with the busybox image copied in), and a leak check of *this session's*
-    containers afterwards: mounts, container processes, monitors, cgroups, addresses, and host veths
-    or named network namespaces that appeared during the test may not remain (stopped containers may,
+    containers afterwards: mounts, container processes, monitors, cgroups, addresses, and host veths,
+    user-network bridges or named network namespaces that appeared during the test may not remain (stopped containers may,
     as without --rm). Whatever the test left is then removed, so one
     failure does not spill over into the next test.
 
@@ -49,7 +49,7 @@ def state_root(image_root, tmp_path):
     shutil.copytree(image_root, root, symlinks=True)
     first = census(root)
     before = set(first["cgroups"])
-    host_wide = {kind: set(first[kind]) for kind in ("veths", "netns")}
+    host_wide = {kind: set(first[kind]) for kind in ("veths", "bridges", "netns")}
     yield root
     from minicontainer.runtime import Runtime
     rt = Runtime(root)
@@ -66,5 +66,10 @@ def state_root(image_root, tmp_path):
     new = set(left["cgroups"]) - before
     ids = {os.path.basename(p) for p in new if mine in p}
     left["cgroups"] = sorted(p for p in new if os.path.basename(p) in ids)
-    for kind in ("mounts", "processes", "cgroups", "monitors", "addresses", "veths", "netns"):
+    for bridge in left["bridges"]:                       # so that one failure does not spill over
+        from minicontainer import paths
+        from minicontainer.network import links
+        links.delete_bridge(bridge)
+        (paths.run_root() / "ipam" / f"{bridge}.json").unlink(missing_ok=True)
+    for kind in ("mounts", "processes", "cgroups", "monitors", "addresses", "veths", "bridges", "netns"):
         assert not left[kind], f"{kind} left behind: {left[kind]}"
