@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "port": ("minicontainer.cli.network", "list a container's published ports"),
     "engine": ("minicontainer.cli.engine", "serve the Docker Engine API on a unix socket (docker CLI, docker-py)"),
     "doctor": ("minicontainer.cli.doctor", "show what this host offers and what each chapter needs"),
+    "course": ("minicontainer.cli.course", "course check [NN]: which exercises of the course a learner has done here"),
 }
 
 
