@@ -120,16 +120,17 @@ class Lab:
     """A private state root for one chapter (a temporary folder, removed by :meth:`clean_up`),
     and the minicontainer command line on it."""
 
-    def __init__(self, chapter: str, root: Path | None = None):
+    def __init__(self, chapter: str, root: Path | None = None, shown_as: str = "$STATE"):
         self.chapter = chapter
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix=f"mc-nb{chapter}-"))
+        self.shown_as = shown_as                 # how the echoed command line names the state root
         self.cli = str(BIN / "minicontainer")
 
     def mc(self, *args: str, check: bool = True, echo: bool = True, quiet: bool = True,
            timeout: float = 120) -> Result:
         """``$ minicontainer --root $STATE ARGS``: printed, run, and returned (see :func:`sh`)."""
         return sh([self.cli, "--root", str(self.root), *args], check=check, echo=echo, quiet=quiet,
-                  timeout=timeout, replace={str(self.root): "$STATE"})
+                  timeout=timeout, replace={str(self.root): self.shown_as})
 
     def text(self, *args: str, **kw) -> str:
         """:meth:`mc`, returning only what the command printed on its standard output."""

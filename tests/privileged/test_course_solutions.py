@@ -35,6 +35,8 @@ SOLUTIONS = {
     "03": {"my_pids": "10", "predicted_forks": "9", "limit_mib": "64", "predicted_killed": "True"},
     "04": {"change": "\"mkdir -p /srv && echo 'my page' > /srv/index.html && rm /bin/vi\"",
            "predicted_layers": "2", "predicted_shared": "1", "order": '["green", "blue"]', "predicted_visible": "True"},
+    "05": {"my_step": "'RUN echo \"build 1\" > /build-id'", "predicted_rebuilt": "{5, 6, 7}",
+           "predict_layer": "False", "cleanup": '"apt-get clean && rm -rf /var/lib/apt/lists/*"'},
     "07": {"drop": '["DAC_OVERRIDE"]', "predicted_errno": '"EACCES"', "blocked": '["mkdir"]',
            "predicted_call": '"mkdir"'},
 }
