@@ -9,15 +9,14 @@ and compares, so a check that passes on the starter fails the suite.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from minicontainer.cli import main
+from minicontainer.cli.course import load_course
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -29,11 +28,7 @@ CHECKED = ("00", "01", "02", "03", "04", "05", "07")
 
 @pytest.fixture(scope="module")
 def course():
-    spec = importlib.util.spec_from_file_location("course", NOTEBOOKS / "course.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["course"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_course(NOTEBOOKS)           # as `minicontainer course check` loads it
 
 
 def _cells(chapter: str) -> list[dict]:
